@@ -1,0 +1,372 @@
+"""Read StyleGAN checkpoints in the formats people publish and convert them into our
+generator classes. Loaders read data; they never execute code from the file.
+
+- NVIDIA pickles (`network-snapshot-*.pkl`, the official model zoo). These embed the
+  Python source of the networks, and the official loader runs it. Here a restricted
+  unpickler allows only the functions that rebuild tensors, storages, arrays and plain
+  containers; the persistence hook `_reconstruct_persistent_obj` is replaced by one that
+  only records the class name, constructor arguments and state (the embedded source is
+  ignored). Anything else the pickle asks for is refused, naming what it asked for.
+- rosinality `.pt` files: `{"g_ema", "latent_avg"}` or training checkpoints that also
+  hold `"args"` (an `argparse.Namespace`). Read with `torch.load(weights_only=True)`,
+  allowing exactly `argparse.Namespace` besides what that loader allows anyway.
+- Hub-native folders (`config.json` + safetensors), read by diffusers' `from_pretrained`.
+"""
+import argparse
+import collections
+import io
+import json
+import os
+import pickle
+import zipfile
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .stylegan2 import StyleGAN2Generator
+from .stylegan3 import StyleGAN3Generator
+
+GENERATOR_CLASSES = {cls.__name__: cls for cls in (StyleGAN2Generator, StyleGAN3Generator)}
+
+
+class CheckpointError(ValueError):
+    """A file that is not a StyleGAN generator we can read, with a message for people."""
+
+
+class UnsafePickleError(CheckpointError):
+    """A pickle that asked to run something a StyleGAN checkpoint never needs."""
+
+
+# --------------------------------------------------------------------------------------
+# NVIDIA pickles.
+
+@dataclass
+class PersistentObject:
+    """What `torch_utils.persistence` stored for one network: no code, only data."""
+    class_name: str
+    state: dict = field(default_factory=dict)
+    module_src_ignored: bool = True
+
+
+def _record_persistent_obj(meta):
+    if not isinstance(meta, dict) or meta.get("type") != "class":
+        raise UnsafePickleError("unexpected persistent object in the pickle (not a pickled network class)")
+    return PersistentObject(class_name=str(meta.get("class_name")), state=meta.get("state") or {})
+
+
+class EasyDict(dict):
+    """Stands in for `dnnlib.util.EasyDict` (a dict with attribute access) when unpickling."""
+
+
+def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=False, backward_hooks=None, metadata=None):
+    if not isinstance(storage, torch.storage.TypedStorage):
+        raise UnsafePickleError(f"refused a tensor built on a {type(storage).__name__}")
+    return torch._utils._rebuild_tensor(storage, storage_offset, tuple(size), tuple(stride))  # hooks and metadata dropped
+
+
+def _rebuild_parameter(data, requires_grad=True, backward_hooks=None, *state):
+    return torch.nn.Parameter(data, requires_grad=requires_grad)
+
+
+def _load_storage_from_bytes(b):
+    """A storage pickled by `torch.save` inside the pickle: read it with PyTorch's own
+    weights-only loader, which itself refuses code."""
+    return torch.load(io.BytesIO(b), weights_only=True, map_location="cpu")
+
+
+def _numpy_reconstruct(subtype, shape, dtype):
+    if subtype is not np.ndarray:
+        raise UnsafePickleError(f"refused numpy array subtype {subtype!r}")
+    return np.ndarray.__new__(np.ndarray, shape, dtype)
+
+
+def _numpy_frombuffer(buf, dtype, shape, order):
+    if dtype.hasobject:
+        raise UnsafePickleError("refused numpy object array")
+    return np.frombuffer(buf, dtype=dtype).reshape(shape, order=order).copy()
+
+
+def _numpy_scalar(dtype, data=None):
+    if dtype.hasobject:
+        raise UnsafePickleError("refused numpy object scalar")
+    return np.frombuffer(data, dtype=dtype)[0] if data is not None else dtype.type(0)
+
+
+def _codecs_encode(obj, encoding="utf-8"):
+    if not isinstance(obj, str) or encoding != "latin1":
+        raise UnsafePickleError("refused _codecs.encode with unexpected arguments")
+    return obj.encode(encoding)
+
+
+_ALLOWED_GLOBALS = {
+    ("collections", "OrderedDict"): collections.OrderedDict,
+    ("builtins", "set"): set,
+    ("builtins", "frozenset"): frozenset,
+    ("builtins", "slice"): slice,
+    ("_codecs", "encode"): _codecs_encode,
+    ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor_v2,
+    ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
+    ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter,
+    ("torch.storage", "_load_from_bytes"): _load_storage_from_bytes,
+    ("torch", "Size"): torch.Size,
+    ("numpy", "dtype"): np.dtype,
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy.core.multiarray", "_reconstruct"): _numpy_reconstruct,
+    ("numpy._core.multiarray", "_reconstruct"): _numpy_reconstruct,
+    ("numpy.core.multiarray", "scalar"): _numpy_scalar,
+    ("numpy._core.multiarray", "scalar"): _numpy_scalar,
+    ("numpy.core.numeric", "_frombuffer"): _numpy_frombuffer,
+    ("numpy._core.numeric", "_frombuffer"): _numpy_frombuffer,
+    ("dnnlib.util", "EasyDict"): EasyDict,
+    ("torch_utils.persistence", "_reconstruct_persistent_obj"): _record_persistent_obj,
+}
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    """Resolves only the globals in `_ALLOWED_GLOBALS`; refuses everything else."""
+
+    def find_class(self, module, name):
+        target = _ALLOWED_GLOBALS.get((module, name))
+        if target is None:
+            hint = ""
+            if module.startswith("dnnlib.tflib"):
+                hint = " This looks like a TensorFlow StyleGAN pickle; convert it to PyTorch with the official tools first."
+            raise UnsafePickleError(
+                f"Refused to load this pickle: it asks for `{module}.{name}`, which a StyleGAN checkpoint never needs "
+                f"(loading it could run code from the file). Nothing from it was executed.{hint}")
+        return target
+
+    def persistent_load(self, pid):
+        raise UnsafePickleError("Refused to load this pickle: it uses persistent ids (it is not an official network pickle)")
+
+
+def _plain(obj):
+    """EasyDicts and OrderedDicts to dicts, numpy scalars to Python numbers, recursively."""
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
+def _state_dict(obj: PersistentObject, prefix=""):
+    """The module's state dict under the official names, from the recorded __dict__."""
+    st = obj.state
+    out = {}
+    for name, p in (st.get("_parameters") or {}).items():
+        if p is not None:
+            out[prefix + name] = p.detach() if isinstance(p, torch.Tensor) else p
+    skip = set(st.get("_non_persistent_buffers_set") or ())
+    for name, b in (st.get("_buffers") or {}).items():
+        if b is not None and name not in skip:
+            out[prefix + name] = b
+    for name, m in (st.get("_modules") or {}).items():
+        if m is None:
+            continue
+        if not isinstance(m, PersistentObject):
+            raise CheckpointError(f"unexpected submodule {prefix + name} of type {type(m).__name__}")
+        out.update(_state_dict(m, prefix + name + "."))
+    for k, v in out.items():
+        if not isinstance(v, torch.Tensor):
+            raise CheckpointError(f"entry {k} of the checkpoint is not a tensor")
+    return out
+
+
+def read_nvidia_pickle(f):
+    """Unpickle an official network pickle without running code. Returns the top-level
+    object with every network replaced by a PersistentObject record."""
+    try:
+        return RestrictedUnpickler(f).load()
+    except UnsafePickleError:
+        raise
+    except (pickle.UnpicklingError, EOFError, AttributeError, TypeError, ValueError, IndexError, KeyError, RuntimeError) as e:
+        raise CheckpointError(f"not a readable StyleGAN pickle: {type(e).__name__}: {e}") from e
+
+
+def _pick_generator(top):
+    if isinstance(top, PersistentObject):
+        return top
+    if isinstance(top, dict):
+        for key in ("G_ema", "G"):
+            if isinstance(top.get(key), PersistentObject):
+                return top[key]
+        raise CheckpointError(f"this pickle holds no generator (found keys: {', '.join(map(str, top)) or 'none'}); "
+                              "expected 'G_ema' or 'G'")
+    raise CheckpointError(f"this pickle holds a {type(top).__name__}, not a StyleGAN network")
+
+
+def generator_from_record(rec: PersistentObject):
+    if rec.class_name != "Generator":
+        raise CheckpointError(f"the network in this pickle is a {rec.class_name}, not a Generator")
+    init_kwargs = _plain(rec.state.get("_init_kwargs") or {})
+    if rec.state.get("_init_args"):
+        raise CheckpointError("this generator was built with positional arguments, which official checkpoints never use")
+    sd = _state_dict(rec)
+    if "synthesis.input.freqs" in sd:
+        cls = StyleGAN3Generator
+    elif "synthesis.b4.const" in sd:
+        cls = StyleGAN2Generator
+    else:
+        raise CheckpointError("this Generator is neither StyleGAN2 nor StyleGAN3 (no synthesis.b4.const or synthesis.input.freqs)")
+    return build_generator(cls, init_kwargs, sd)
+
+
+def build_generator(cls, init_kwargs, state_dict):
+    try:
+        G = cls(**init_kwargs)
+    except TypeError as e:
+        raise CheckpointError(f"the checkpoint's constructor arguments do not fit {cls.__name__}: {e}") from e
+    try:
+        G.load_state_dict(state_dict, strict=True)
+    except RuntimeError as e:
+        raise CheckpointError(f"the checkpoint's weights do not fit {cls.__name__}({init_kwargs}): {e}") from e
+    return G.eval().requires_grad_(False)
+
+
+def load_nvidia_pickle(path):
+    with open(path, "rb") as f:
+        top = read_nvidia_pickle(f)
+    return generator_from_record(_pick_generator(top))
+
+
+# --------------------------------------------------------------------------------------
+# rosinality/stylegan2-pytorch checkpoints.
+
+def read_rosinality(path):
+    try:
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise UnsafePickleError(f"Refused to load {os.path.basename(path)}: {str(e).splitlines()[0]}") from e
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as e:
+        raise CheckpointError(f"not a readable PyTorch checkpoint: {e}") from e
+    if not isinstance(ckpt, dict) or "g_ema" not in ckpt:
+        keys = ", ".join(map(str, ckpt)) if isinstance(ckpt, dict) else type(ckpt).__name__
+        raise CheckpointError(f"not a rosinality StyleGAN2 checkpoint: expected a 'g_ema' entry (found: {keys})")
+    return ckpt
+
+
+def convert_rosinality_state(g):
+    """rosinality g_ema state dict -> (init_kwargs, official state dict)."""
+    if "input.input" not in g or "conv1.conv.weight" not in g:
+        raise CheckpointError("the 'g_ema' entry is not a rosinality StyleGAN2 generator")
+    n_mlp = 0
+    while f"style.{n_mlp + 1}.weight" in g:
+        n_mlp += 1
+    style_dim = g["style.1.weight"].shape[1]
+    n_blocks = 0
+    while f"to_rgbs.{n_blocks}.conv.weight" in g:
+        n_blocks += 1
+    img_resolution = 4 * 2 ** n_blocks
+    img_channels = g["to_rgb1.conv.weight"].shape[1]
+
+    channels = {4: g["input.input"].shape[1]}
+    sd = {}
+    for i in range(n_mlp):
+        sd[f"mapping.fc{i}.weight"] = g[f"style.{i + 1}.weight"]
+        sd[f"mapping.fc{i}.bias"] = g[f"style.{i + 1}.bias"]
+    sd["synthesis.b4.const"] = g["input.input"][0]
+
+    def styled_conv(src, dst, noise_idx):
+        sd[f"{dst}.weight"] = g[f"{src}.conv.weight"][0]
+        sd[f"{dst}.affine.weight"] = g[f"{src}.conv.modulation.weight"]
+        sd[f"{dst}.affine.bias"] = g[f"{src}.conv.modulation.bias"]
+        sd[f"{dst}.noise_strength"] = g[f"{src}.noise.weight"].reshape([])
+        sd[f"{dst}.bias"] = g[f"{src}.activate.bias"]
+        sd[f"{dst}.noise_const"] = g[f"noises.noise_{noise_idx}"][0, 0]
+
+    def to_rgb(src, dst):
+        sd[f"{dst}.weight"] = g[f"{src}.conv.weight"][0]
+        sd[f"{dst}.affine.weight"] = g[f"{src}.conv.modulation.weight"]
+        sd[f"{dst}.affine.bias"] = g[f"{src}.conv.modulation.bias"]
+        sd[f"{dst}.bias"] = g[f"{src}.bias"].reshape(-1)
+
+    styled_conv("conv1", "synthesis.b4.conv1", 0)
+    to_rgb("to_rgb1", "synthesis.b4.torgb")
+    for k in range(n_blocks):
+        res = 2 ** (k + 3)
+        channels[res] = g[f"convs.{2 * k}.conv.weight"].shape[1]
+        styled_conv(f"convs.{2 * k}", f"synthesis.b{res}.conv0", 2 * k + 1)
+        styled_conv(f"convs.{2 * k + 1}", f"synthesis.b{res}.conv1", 2 * k + 2)
+        to_rgb(f"to_rgbs.{k}", f"synthesis.b{res}.torgb")
+        # rosinality stores the upsampling FIR filters pre-multiplied by the gain up**2 = 4.
+        if f"convs.{2 * k}.conv.blur.kernel" in g:
+            sd[f"synthesis.b{res}.conv0.resample_filter"] = g[f"convs.{2 * k}.conv.blur.kernel"] / 4
+        if f"to_rgbs.{k}.upsample.kernel" in g:
+            sd[f"synthesis.b{res}.resample_filter"] = g[f"to_rgbs.{k}.upsample.kernel"] / 4
+
+    init_kwargs = dict(
+        z_dim=style_dim, c_dim=0, w_dim=style_dim, img_resolution=img_resolution, img_channels=img_channels,
+        mapping_kwargs=dict(num_layers=n_mlp, lr_multiplier=0.01),
+        synthesis_kwargs=dict(channels={str(r): int(c) for r, c in channels.items()}, architecture="skip", conv_clamp=None),
+    )
+    return init_kwargs, sd
+
+
+def load_rosinality(path, w_avg_samples=10_000):
+    ckpt = read_rosinality(path)
+    init_kwargs, sd = convert_rosinality_state(ckpt["g_ema"])
+    G = StyleGAN2Generator(**init_kwargs)
+    latent_avg = ckpt.get("latent_avg")
+    if latent_avg is not None:
+        sd["mapping.w_avg"] = latent_avg.reshape(-1).float()
+    else:
+        sd["mapping.w_avg"] = torch.zeros(G.w_dim)  # filled in below from the mapping network
+    sd = {**{k: v for k, v in G.state_dict().items() if k.endswith("resample_filter")}, **sd}
+    try:
+        G.load_state_dict(sd, strict=True)
+    except RuntimeError as e:
+        raise CheckpointError(f"the rosinality checkpoint does not convert cleanly: {e}") from e
+    G.eval().requires_grad_(False)
+    if latent_avg is None:
+        # Training checkpoints carry no average w; estimate it the way rosinality's
+        # generate.py does (the mean of mapped random z), with a fixed seed.
+        with torch.no_grad():
+            z = torch.randn([w_avg_samples, G.z_dim], generator=torch.Generator().manual_seed(0))
+            G.mapping.w_avg.copy_(G.mapping(z, None)[:, 0].mean(0))
+    return G
+
+
+# --------------------------------------------------------------------------------------
+# Hub-native folders.
+
+def generator_class_for_config(config_path):
+    with open(config_path) as f:
+        config = json.load(f)
+    name = config.get("_class_name")
+    if name not in GENERATOR_CLASSES:
+        raise CheckpointError(f"{config_path} describes a {name!r}, not one of {sorted(GENERATOR_CLASSES)}")
+    return GENERATOR_CLASSES[name]
+
+
+def load_folder(path, **kwargs):
+    config_path = os.path.join(path, kwargs.get("subfolder") or "", "config.json")
+    if not os.path.isfile(config_path):
+        raise CheckpointError(f"{path} has no config.json: not a Hub-native StyleGAN folder")
+    cls = generator_class_for_config(config_path)
+    return cls.from_pretrained(path, **kwargs).eval().requires_grad_(False)
+
+
+def load_file(path):
+    """Any supported checkpoint file or folder on disk -> an eval-mode generator on the CPU."""
+    if os.path.isdir(path):
+        return load_folder(path)
+    if not os.path.isfile(path):
+        raise CheckpointError(f"no such file or folder: {path}")
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head[:2] == b"PK":                       # torch.save zip archive
+        return load_rosinality(path)
+    if head[:1] == b"\x80":                     # a pickle: NVIDIA's format, or a legacy torch.save
+        try:
+            return load_nvidia_pickle(path)
+        except UnsafePickleError:
+            raise
+        except CheckpointError:
+            if path.endswith((".pt", ".pth")):
+                return load_rosinality(path)
+            raise
+    raise CheckpointError(f"{os.path.basename(path)} is neither a StyleGAN pickle, a PyTorch checkpoint nor a Hub-native folder")
