@@ -347,7 +347,7 @@ def load_folder(path, **kwargs):
     if not os.path.isfile(config_path):
         raise CheckpointError(f"{path} has no config.json: not a Hub-native StyleGAN folder")
     cls = generator_class_for_config(config_path)
-    return cls.from_pretrained(path, **kwargs).eval().requires_grad_(False)
+    return cls.from_pretrained(path, low_cpu_mem_usage=False, **kwargs).eval().requires_grad_(False)
 
 
 def load_file(path):

@@ -1,0 +1,43 @@
+"""The registry of models the Space offers (registry.json) and the small model we ship."""
+import json
+import os
+from dataclasses import dataclass
+from typing import Optional
+
+REGISTRY_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "registry.json")
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str               # short name used in the UI and by stylegan.load(name)
+    repo: str               # Hub repo id, or "" for a model shipped in this folder
+    format: str             # nvidia-pkl | rosinality-pt | hub-native
+    network: str            # stylegan2 | stylegan3
+    resolution: int
+    license: str
+    description: str
+    file: Optional[str] = None       # file in the repo (pickles, .pt)
+    subfolder: Optional[str] = None  # subfolder of a Hub-native repo
+    revision: Optional[str] = None   # git revision on the Hub, None = main
+    path: Optional[str] = None       # folder inside checkpoints/ for a shipped model
+    default: bool = False            # the model stylegan.load() and the app use when none is named
+
+
+def load_registry(path: str = REGISTRY_PATH) -> dict:
+    with open(path) as f:
+        data = json.load(f)
+    entries = {}
+    for item in data["models"]:
+        entry = ModelEntry(**item)
+        if entry.path is not None:
+            entry = ModelEntry(**{**item, "path": os.path.join(os.path.dirname(path), entry.path)})
+        entries[entry.name] = entry
+    return entries
+
+
+def default_entry(registry: Optional[dict] = None) -> Optional[ModelEntry]:
+    registry = load_registry() if registry is None else registry
+    for entry in registry.values():
+        if entry.default:
+            return entry
+    return None

@@ -1,0 +1,101 @@
+"""Downloads from the Hugging Face Hub through huggingface_hub: its cache, `revision`,
+`HF_TOKEN`, `HF_ENDPOINT` and offline mode (`HF_HUB_OFFLINE=1`) all apply. Every failure
+becomes a HubError that says which repo and file were wanted and why they could not be had.
+"""
+import os
+import socket
+import time
+import urllib.parse
+from dataclasses import dataclass
+from typing import Optional
+
+import huggingface_hub
+from huggingface_hub import errors as hf_errors
+
+from .loaders import CheckpointError
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "diffusion_pytorch_model.safetensors"  # what diffusers' save_pretrained writes
+
+
+class HubError(CheckpointError):
+    """A model that could not be fetched from the Hub."""
+
+
+@dataclass(frozen=True)
+class HubSource:
+    repo: str                       # "owner/name"
+    file: Optional[str] = None      # a file in the repo, None = a Hub-native model
+    revision: Optional[str] = None  # branch, tag or commit
+
+    def __str__(self):
+        rev = f"@{self.revision}" if self.revision else ""
+        return f"{self.repo}{rev}" + (f"/{self.file}" if self.file else "")
+
+
+def parse_hub_id(source: str) -> Optional[HubSource]:
+    """'owner/repo', 'owner/repo@rev', 'owner/repo/path/file.pkl' -> HubSource, else None."""
+    parts = source.strip().split("/")
+    if len(parts) < 2 or any(not p for p in parts) or source.startswith((".", "~")):
+        return None
+    owner, name = parts[0], parts[1]
+    revision = None
+    if "@" in name:
+        name, revision = name.split("@", 1)
+    repo = f"{owner}/{name}"
+    try:
+        huggingface_hub.utils.validate_repo_id(repo)
+    except hf_errors.HFValidationError:
+        return None
+    return HubSource(repo=repo, file="/".join(parts[2:]) or None, revision=revision)
+
+
+_reachable_cache = {}
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Can a TCP connection to the Hub endpoint be opened? (Remembered for a minute.)
+
+    huggingface_hub retries a failed request five times with back-off (about 25 s);
+    asking first lets an offline machine fall back to the cache, or fail, at once."""
+    endpoint = os.environ.get("HF_ENDPOINT") or huggingface_hub.constants.ENDPOINT
+    url = urllib.parse.urlparse(endpoint)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    key = (url.hostname, port)
+    now = time.monotonic()
+    if key in _reachable_cache and now - _reachable_cache[key][1] < 60:
+        return _reachable_cache[key][0]
+    try:
+        socket.create_connection(key, timeout=timeout).close()
+        ok = True
+    except OSError:
+        ok = False
+    _reachable_cache[key] = (ok, now)
+    return ok
+
+
+def download(repo: str, filename: str, revision: Optional[str] = None, subfolder: Optional[str] = None) -> str:
+    """hf_hub_download with errors that name what was wanted and say what went wrong."""
+    path = f"{subfolder}/{filename}" if subfolder else filename
+    what = f"{path!r} from Hub repo {repo!r}" + (f" (revision {revision!r})" if revision else "")
+    offline = huggingface_hub.constants.is_offline_mode() if hasattr(huggingface_hub.constants, "is_offline_mode") \
+        else bool(huggingface_hub.constants.HF_HUB_OFFLINE)
+    local_only = offline or not hub_reachable()
+    try:
+        return huggingface_hub.hf_hub_download(repo_id=repo, filename=filename, subfolder=subfolder, revision=revision,
+                                               library_name="stylegan-studio", local_files_only=local_only)
+    except (hf_errors.LocalEntryNotFoundError, hf_errors.OfflineModeIsEnabled) as e:
+        why = "offline mode is on (HF_HUB_OFFLINE=1)" if offline else "the Hugging Face Hub cannot be reached (this machine looks offline)"
+        raise HubError(f"Could not download {what}: {why}, and the file is not in the local cache.") from e
+    except hf_errors.GatedRepoError as e:
+        raise HubError(f"Could not download {what}: the repo is gated; accept its terms on the Hub and set HF_TOKEN.") from e
+    except hf_errors.RepositoryNotFoundError as e:
+        raise HubError(f"Could not download {what}: no such repo on the Hub (or it is private: set HF_TOKEN).") from e
+    except hf_errors.RevisionNotFoundError as e:
+        raise HubError(f"Could not download {what}: the repo has no revision {revision!r}.") from e
+    except (hf_errors.EntryNotFoundError, hf_errors.RemoteEntryNotFoundError) as e:
+        raise HubError(f"Could not download {what}: the repo has no such file.") from e
+    except hf_errors.HfHubHTTPError as e:
+        raise HubError(f"Could not download {what}: the Hub answered with an error: {e}") from e
+    except (OSError, ValueError) as e:
+        raise HubError(f"Could not download {what}: {type(e).__name__}: {e}") from e
