@@ -1,0 +1,209 @@
+"""Each op's plain definition against an independent one, and each fast path against
+the plain definition, forward and backward (gradcheck in float64 on tiny inputs)."""
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+import ops
+
+D = torch.float64
+
+
+def rand(*shape, seed=0):
+    return torch.randn(shape, dtype=D, generator=torch.Generator().manual_seed(seed))
+
+
+def naive_upfirdn2d(x, f, up, down, pad, gain):
+    """Loop-by-loop definition in numpy: zero-insert, pad, true convolution, decimate."""
+    x = x.numpy()
+    f = np.asarray(f, dtype=np.float64)
+    if f.ndim == 1:
+        f = np.outer(f, f)
+    f = f * gain
+    N, C, H, W = x.shape
+    px0, px1, py0, py1 = pad
+    u = np.zeros((N, C, H * up, W * up))
+    u[:, :, ::up, ::up] = x
+    p = np.zeros((N, C, H * up + py0 + py1, W * up + px0 + px1))
+    p[:, :, py0:py0 + H * up, px0:px0 + W * up] = u
+    kh, kw = f.shape
+    out = np.zeros((N, C, p.shape[2] - kh + 1, p.shape[3] - kw + 1))
+    for i in range(out.shape[2]):
+        for j in range(out.shape[3]):
+            out[:, :, i, j] = (p[:, :, i:i + kh, j:j + kw] * f[::-1, ::-1]).sum(axis=(2, 3))
+    return torch.from_numpy(out[:, :, ::down, ::down])
+
+
+@pytest.mark.parametrize("up,down,taps", [(1, 1, 4), (2, 1, 4), (1, 2, 4), (2, 2, 3), (3, 1, 5)])
+def test_upfirdn2d_ref_matches_naive_definition(up, down, taps):
+    x = rand(1, 2, 5, 6)
+    f1 = torch.rand(taps, dtype=D) + 0.1
+    pad = [2, 1, 1, 2]
+    expected = naive_upfirdn2d(x, f1, up, down, pad, gain=up * up)
+    # 1-D (separable) and 2-D forms of the same filter.
+    for f in (f1, torch.outer(f1, f1)):
+        out = ops.upfirdn2d_ref(x, f, up=up, down=down, padding=pad, gain=up * up)
+        torch.testing.assert_close(out, expected, rtol=1e-12, atol=1e-12)
+
+
+FILTERS = {
+    "sep4": lambda: ops.setup_filter([1, 3, 3, 1]).to(D),
+    "1d12": lambda: rand(12, seed=3),
+    "2d5x4": lambda: rand(5, 4, seed=4),
+    "none": lambda: None,
+}
+
+
+@pytest.mark.parametrize("fname", FILTERS)
+@pytest.mark.parametrize("up,down,pad", list(itertools.product([1, 2, 3], [1, 2], [0, [1, 2, -1, 3], [-2, 0, 7, 1]])))
+def test_upfirdn2d_fast_matches_ref(fname, up, down, pad):
+    x = rand(2, 3, 19, 17)
+    f = FILTERS[fname]()
+    a = ops.upfirdn2d_ref(x, f, up, down, pad, gain=1.7)
+    b = ops.upfirdn2d_fast(x, f, up, down, pad, gain=1.7)
+    torch.testing.assert_close(b, a, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("fname", ["sep4", "1d12", "2d5x4"])
+@pytest.mark.parametrize("up,down", [(1, 1), (2, 1), (1, 2), (2, 2)])
+def test_upfirdn2d_fast_gradcheck(fname, up, down):
+    x = rand(1, 2, 13, 12).requires_grad_(True)
+    f = FILTERS[fname]()
+    assert torch.autograd.gradcheck(lambda t: ops.upfirdn2d_fast(t, f, up, down, [2, 1, 1, 2]), (x,))
+    # and the gradients equal those of the plain definition
+    g = torch.randn_like(ops.upfirdn2d_ref(x, f, up, down, [2, 1, 1, 2]))
+    ga, = torch.autograd.grad(ops.upfirdn2d_ref(x, f, up, down, [2, 1, 1, 2]), x, g)
+    gb, = torch.autograd.grad(ops.upfirdn2d_fast(x, f, up, down, [2, 1, 1, 2]), x, g)
+    torch.testing.assert_close(gb, ga)
+
+
+def test_setup_filter():
+    f = ops.setup_filter([1, 3, 3, 1])
+    assert f.shape == (4, 4) and abs(f.sum().item() - 1) < 1e-6
+    assert ops.setup_filter(list(range(1, 9))).shape == (8,)  # 8 taps or more: separable
+    torch.testing.assert_close(ops.setup_filter([1, 2, 1], gain=4).sum(), torch.tensor(4.0))
+
+
+def test_resampling_helpers_keep_constants_constant():
+    x = torch.ones(1, 1, 8, 8, dtype=D)
+    f = ops.setup_filter([1, 3, 3, 1]).to(D)
+    for impl in (ops.upfirdn2d_ref, ops.upfirdn2d_fast):
+        with ops.config.reference(impl is ops.upfirdn2d_ref):
+            up = ops.upsample2d(x, f)
+            down = ops.downsample2d(x, f)
+            filt = ops.filter2d(x, f)
+        assert up.shape == (1, 1, 16, 16) and down.shape == (1, 1, 4, 4) and filt.shape == (1, 1, 8, 8)
+        torch.testing.assert_close(up[..., 2:-2, 2:-2], torch.ones_like(up[..., 2:-2, 2:-2]))
+        torch.testing.assert_close(down[..., 1:-1, 1:-1], torch.ones_like(down[..., 1:-1, 1:-1]))
+
+
+@pytest.mark.parametrize("act", list(ops.activation_funcs))
+@pytest.mark.parametrize("clamp", [None, 0.5])
+def test_bias_act(act, clamp):
+    x = rand(2, 3, 4, 5)
+    b = rand(3, seed=1)
+    spec = ops.activation_funcs[act]
+    # Independent expectation, straight from the formula.
+    y = x + b.reshape(1, -1, 1, 1)
+    y = {"linear": y, "relu": y.clamp(min=0), "lrelu": torch.where(y >= 0, y, 0.2 * y), "tanh": y.tanh(),
+         "sigmoid": y.sigmoid(), "elu": torch.where(y > 0, y, y.exp() - 1), "selu": torch.nn.functional.selu(y),
+         "softplus": torch.log1p(y.exp()), "swish": y * y.sigmoid()}[act] * spec.def_gain
+    if clamp is not None:
+        y = y.clamp(-clamp, clamp)
+    torch.testing.assert_close(ops.bias_act_ref(x, b, act=act, clamp=clamp), y)
+    with torch.no_grad():
+        torch.testing.assert_close(ops.bias_act_fast(x, b, act=act, clamp=clamp), y)
+    xg = x.clone().requires_grad_(True)
+    bg = b.clone().requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda t, u: ops.bias_act_fast(t, u, act=act, gain=1.3, clamp=clamp), (xg, bg))
+
+
+def test_bias_act_fast_does_not_touch_its_input():
+    x = rand(1, 2, 3, 3)
+    x0 = x.clone()
+    with torch.no_grad():
+        ops.bias_act_fast(x, None, act="lrelu", clamp=0.1)
+    assert torch.equal(x, x0)
+
+
+@pytest.mark.parametrize("k", [1, 3])
+@pytest.mark.parametrize("up,down", [(1, 1), (2, 1), (1, 2)])
+@pytest.mark.parametrize("flip_weight", [True, False])
+def test_conv2d_resample_fast_matches_ref(k, up, down, flip_weight):
+    x = rand(2, 4, 9, 8).requires_grad_(True)
+    w = rand(6, 4, k, k, seed=1).requires_grad_(True)
+    f = ops.setup_filter([1, 3, 3, 1]).to(D)
+    a = ops.conv2d_resample_ref(x, w, f, up, down, padding=k // 2, flip_weight=flip_weight)
+    b = ops.conv2d_resample_fast(x, w, f, up, down, padding=k // 2, flip_weight=flip_weight)
+    torch.testing.assert_close(b, a)
+    g = torch.randn_like(a)
+    torch.testing.assert_close(torch.autograd.grad(b, (x, w), g), torch.autograd.grad(a, (x, w), g))
+
+
+def test_conv2d_resample_fast_gradcheck():
+    x = rand(1, 2, 5, 5).requires_grad_(True)
+    w = rand(3, 2, 3, 3, seed=1).requires_grad_(True)
+    f = ops.setup_filter([1, 3, 3, 1]).to(D)
+    assert torch.autograd.gradcheck(lambda a, b: ops.conv2d_resample_fast(a, b, f, up=2, padding=1, flip_weight=False), (x, w))
+    assert torch.autograd.gradcheck(lambda a, b: ops.conv2d_resample_fast(a, b, f, down=2, padding=1), (x, w))
+
+
+def modconv_definition(x, weight, styles, demodulate, up, f, flip_weight):
+    """Equations 1-3 of the StyleGAN2 paper, one sample at a time."""
+    outs = []
+    for n in range(x.shape[0]):
+        w = weight * styles[n].reshape(1, -1, 1, 1)
+        if demodulate:
+            w = w / (w.square().sum(dim=[1, 2, 3], keepdim=True) + 1e-8).sqrt()
+        outs.append(ops.conv2d_resample_ref(x[n:n + 1], w, f, up=up, padding=weight.shape[-1] // 2, flip_weight=flip_weight))
+    return torch.cat(outs)
+
+
+@pytest.mark.parametrize("fused", [True, False, None])
+@pytest.mark.parametrize("demodulate", [True, False])
+@pytest.mark.parametrize("up", [1, 2])
+def test_modulated_conv2d_paths(fused, demodulate, up):
+    x = rand(3, 4, 6, 6).requires_grad_(True)
+    weight = rand(5, 4, 3, 3, seed=1)
+    styles = (rand(3, 4, seed=2) + 1).requires_grad_(True)
+    f = ops.setup_filter([1, 3, 3, 1]).to(D)
+    noise = rand(3, 1, 6 * up, 6 * up, seed=3)
+    expected = modconv_definition(x, weight, styles, demodulate, up, f, flip_weight=(up == 1)) + noise
+    out = ops.modulated_conv2d(x, weight, styles, noise=noise, up=up, padding=1, resample_filter=f,
+                               demodulate=demodulate, flip_weight=(up == 1), fused_modconv=fused)
+    torch.testing.assert_close(out, expected)
+    g = torch.randn_like(out)
+    torch.testing.assert_close(torch.autograd.grad(out, (x, styles), g), torch.autograd.grad(expected, (x, styles), g))
+
+
+def test_modulated_conv2d_gradcheck():
+    x = rand(2, 2, 4, 4).requires_grad_(True)
+    weight = rand(3, 2, 3, 3, seed=1).requires_grad_(True)
+    styles = (rand(2, 2, seed=2) + 1).requires_grad_(True)
+    for fused in (True, False):
+        assert torch.autograd.gradcheck(lambda a, b, c: ops.modulated_conv2d(a, b, c, padding=1, fused_modconv=fused), (x, weight, styles))
+
+
+@pytest.mark.parametrize("up,down,radial", [(2, 2, False), (2, 1, False), (1, 2, True), (4, 2, True)])
+def test_filtered_lrelu(up, down, radial):
+    x = rand(2, 3, 8, 8).requires_grad_(True)
+    b = rand(3, seed=1).requires_grad_(True)
+    fu = rand(6 * up, seed=2).abs() if up > 1 else None
+    fd = (rand(12, 12, seed=3).abs() if radial else rand(12, seed=3).abs()) if down > 1 else None
+    kw = dict(fu=fu, fd=fd, up=up, down=down, padding=[11, 11, 11, 11], gain=np.sqrt(2), slope=0.2, clamp=2.0)
+    # Independent expectation: the composition spelled out with the plain upfirdn2d.
+    y = x + b.reshape(1, -1, 1, 1)
+    y = ops.upfirdn2d_ref(y, fu, up=up, padding=[11, 11, 11, 11], gain=up ** 2)
+    y = (torch.where(y >= 0, y, 0.2 * y) * np.sqrt(2)).clamp(-2, 2)
+    y = ops.upfirdn2d_ref(y, fd, down=down)
+    with ops.config.reference():
+        ref = ops.filtered_lrelu(x, b=b, **kw)
+    fast = ops.filtered_lrelu(x, b=b, **kw)
+    torch.testing.assert_close(ref, y)
+    torch.testing.assert_close(fast, y)
+    small = rand(1, 1, 6, 6).requires_grad_(True)
+    sb = rand(1, seed=5).requires_grad_(True)
+    kw["clamp"] = None
+    assert torch.autograd.gradcheck(lambda t, u: ops.filtered_lrelu(t, b=u, **kw), (small, sb))
