@@ -64,7 +64,7 @@ def convert(source, out_folder, fp16=False, push_to_hub=None, private=False, lic
     """Write the Hub-native folder for `source`; optionally upload it. Returns the folder."""
     G = load(source, device="cpu")
     if fp16:
-        G = copy.deepcopy(G).to(torch.float16)  # a copy: the loaded model is shared through load()'s cache
+        G = torch.nn.Module.to(copy.deepcopy(G), torch.float16)  # a copy: the loaded model is shared through load()'s cache
     G.save_pretrained(out_folder)
     with open(os.path.join(out_folder, "README.md"), "w") as f:
         f.write(model_card(G, source, push_to_hub or out_folder, license=license))

@@ -1,0 +1,38 @@
+"""Run `stylegan.load` on a list of sources in a fresh process (so HF_ENDPOINT, HF_HOME and
+HF_HUB_OFFLINE take effect as they do for users) and print one JSON line per source."""
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import torch  # noqa: E402
+
+import stylegan  # noqa: E402
+from checkpoints import ModelEntry  # noqa: E402
+
+
+def main():
+    z = torch.randn([2, int(os.environ.get("Z_DIM", "64"))], generator=torch.Generator().manual_seed(0))
+    for source in sys.argv[1:]:
+        t0 = time.monotonic()
+        try:
+            if source.startswith("registry:"):
+                repo, file = source[len("registry:"):].split("|")
+                entry = ModelEntry(name="t", repo=repo, file=file or None, format="nvidia-pkl" if file else "hub-native",
+                                   network="stylegan2", resolution=0, license="x", description="x")
+                G = stylegan._load_from_registry(entry)
+            else:
+                G = stylegan.load(source, device="cpu")
+            with torch.no_grad():
+                img = G(z[:, :G.z_dim], None, noise_mode="const")
+            result = {"ok": True, "checksum": float(img.double().sum()), "class": type(G).__name__}
+        except stylegan.CheckpointError as e:
+            result = {"ok": False, "error": type(e).__name__, "message": str(e)}
+        result.update(source=source, seconds=time.monotonic() - t0)
+        print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()
