@@ -8,7 +8,14 @@ from . import config
 from .bias_act import activation_funcs, bias_act, bias_act_fast, bias_act_ref
 from .conv2d_resample import conv2d_resample, conv2d_resample_fast, conv2d_resample_ref
 from .filtered_lrelu import filtered_lrelu, filtered_lrelu_ref
-from .modulated_conv2d import modulated_conv2d
+from .modulated_conv2d import (
+    modulated_conv2d,
+    modulated_conv2d_bias_act,
+    modulated_conv2d_bias_act_fast,
+    modulated_conv2d_bias_act_ref,
+    modulated_conv2d_fast,
+    modulated_conv2d_ref,
+)
 from .upfirdn2d import (
     downsample2d,
     filter2d,
@@ -22,6 +29,7 @@ from .upfirdn2d import (
 __all__ = [
     "config", "activation_funcs", "bias_act", "bias_act_fast", "bias_act_ref",
     "conv2d_resample", "conv2d_resample_fast", "conv2d_resample_ref",
-    "filtered_lrelu", "filtered_lrelu_ref", "modulated_conv2d",
+    "filtered_lrelu", "filtered_lrelu_ref", "modulated_conv2d", "modulated_conv2d_fast", "modulated_conv2d_ref",
+    "modulated_conv2d_bias_act", "modulated_conv2d_bias_act_fast", "modulated_conv2d_bias_act_ref",
     "downsample2d", "filter2d", "setup_filter", "upfirdn2d", "upfirdn2d_fast", "upfirdn2d_ref", "upsample2d",
 ]

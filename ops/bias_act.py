@@ -60,12 +60,17 @@ def bias_act_ref(x, b=None, dim=1, act="linear", alpha=None, gain=None, clamp=No
     return x
 
 
-def bias_act_fast(x, b=None, dim=1, act="linear", alpha=None, gain=None, clamp=None):
-    """Same result; when no gradient is wanted, works in place on one fresh buffer."""
+def bias_act_fast(x, b=None, dim=1, act="linear", alpha=None, gain=None, clamp=None, inplace=False):
+    """Same result; when no gradient is wanted, works in place on one buffer (on `x`
+    itself with `inplace=True`, for callers that own it)."""
     if torch.is_grad_enabled() and (x.requires_grad or (b is not None and b.requires_grad)):
         return bias_act_ref(x, b, dim, act, alpha, gain, clamp)
     spec, alpha, gain, clamp = _resolve(act, alpha, gain, clamp)
-    x = x + b.reshape(_bias_shape(x, dim)) if b is not None else x.clone()
+    if inplace:
+        if b is not None:
+            x.add_(b.reshape(_bias_shape(x, dim)))
+    else:
+        x = x + b.reshape(_bias_shape(x, dim)) if b is not None else x.clone()
     if act == "lrelu":
         F.leaky_relu_(x, alpha)
     elif act == "relu":
@@ -79,6 +84,8 @@ def bias_act_fast(x, b=None, dim=1, act="linear", alpha=None, gain=None, clamp=N
     return x
 
 
-def bias_act(x, b=None, dim=1, act="linear", alpha=None, gain=None, clamp=None):
-    fn = bias_act_ref if config.reference_enabled() else bias_act_fast
-    return fn(x, b, dim=dim, act=act, alpha=alpha, gain=gain, clamp=clamp)
+def bias_act(x, b=None, dim=1, act="linear", alpha=None, gain=None, clamp=None, inplace=False):
+    """`inplace=True` lets the fast path overwrite `x` (only when no gradient is wanted)."""
+    if config.reference_enabled():
+        return bias_act_ref(x, b, dim=dim, act=act, alpha=alpha, gain=gain, clamp=clamp)
+    return bias_act_fast(x, b, dim=dim, act=act, alpha=alpha, gain=gain, clamp=clamp, inplace=inplace)

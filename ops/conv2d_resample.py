@@ -11,18 +11,32 @@ convolution), which the official code uses for upsampling layers.
 (a 1x1 kernel commutes with the filter; an upsampling 3x3 becomes a strided transposed
 convolution followed by the filter) so no zero-inserted image is ever convolved.
 """
+import torch
 import torch.nn.functional as F
 
 from . import config
-from .upfirdn2d import _get_filter_size, _parse_padding, upfirdn2d
+from .upfirdn2d import _get_filter_size, _parse_padding, is_channels_last, upfirdn2d
 
 
 def _conv2d(x, w, stride=1, padding=0, groups=1, transpose=False, flip_weight=True):
     if not flip_weight and (w.shape[2] > 1 or w.shape[3] > 1):
         w = w.flip([2, 3])
+    if is_channels_last(x):
+        w = w.contiguous(memory_format=torch.channels_last)  # keeps the output channels-last too
     if transpose:
         return F.conv_transpose2d(x, w, stride=stride, padding=padding, groups=groups)
     return F.conv2d(x, w, stride=stride, padding=padding, groups=groups)
+
+
+def _conv1x1(x, w):
+    """A 1x1 convolution (groups=1, no padding) as a matrix product over channels: on the
+    CPU far faster than the convolution kernels when there are few output channels (ToRGB)."""
+    N, C, H, W = x.shape
+    O = w.shape[0]
+    if is_channels_last(x):
+        y = x.permute(0, 2, 3, 1).reshape(-1, C) @ w.reshape(O, C).t()  # [N*H*W, O]
+        return y.reshape(N, H, W, O).permute(0, 3, 1, 2)
+    return torch.matmul(w.reshape(O, C), x.reshape(N, C, H * W)).reshape(N, O, H, W)
 
 
 def _total_padding(f, up, down, padding):
@@ -98,6 +112,8 @@ def conv2d_resample_fast(x, w, f=None, up=1, down=1, padding=0, groups=1, flip_w
         return x
 
     # Neither: conv2d's own symmetric padding where it fits.
+    if kw == 1 and kh == 1 and groups == 1 and px0 == px1 == py0 == py1 == 0 and x.device.type == "cpu":
+        return _conv1x1(x, w)
     if px0 == px1 and py0 == py1 and px0 >= 0 and py0 >= 0:
         return _conv2d(x, w, padding=[py0, px0], groups=groups, flip_weight=flip_weight)
     return conv2d_resample_ref(x, w, f, up, down, padding, groups, flip_weight, flip_filter)

@@ -12,10 +12,13 @@ Two ways to run it, equal in exact arithmetic:
 """
 import torch
 
+from . import config
+from .bias_act import bias_act
 from .conv2d_resample import conv2d_resample
+from .upfirdn2d import is_channels_last
 
 
-def modulated_conv2d(
+def modulated_conv2d_ref(
     x,                      # Input tensor [N, I, H, W].
     weight,                 # Shared kernel [O, I, kh, kw].
     styles,                 # Modulation coefficients s [N, I].
@@ -26,7 +29,7 @@ def modulated_conv2d(
     resample_filter=None,   # FIR filter for resampling (see ops.upfirdn2d.setup_filter).
     demodulate=True,        # Apply weight demodulation?
     flip_weight=True,       # False = convolution, True = correlation (as conv2d).
-    fused_modconv=True,     # True = grouped convolution, False = per-sample scaling, None = pick the faster.
+    fused_modconv=True,     # True = grouped convolution, False = per-sample scaling, None = batch of one only.
 ):
     N = x.shape[0]
     O, I, kh, kw = weight.shape
@@ -38,7 +41,7 @@ def modulated_conv2d(
         styles = styles / styles.norm(float("inf"), dim=1, keepdim=True)
 
     if fused_modconv is None:
-        fused_modconv = N == 1 or x.device.type != "cpu"
+        fused_modconv = N == 1
 
     w = None
     dcoefs = None
@@ -67,3 +70,136 @@ def modulated_conv2d(
     if noise is not None:
         x = x + noise.to(x.dtype)
     return x
+
+
+def modulated_conv2d_fast(x, weight, styles, noise=None, up=1, down=1, padding=0, resample_filter=None,
+                          demodulate=True, flip_weight=True, fused_modconv=None):
+    """The same maths with fewer passes over the weights: the demodulation coefficients
+    factor as rsqrt(s^2 . sum_k w^2), and on the CPU the path is chosen by size (the fused
+    one modulates the kernel, the other scales the activations; whichever is smaller)."""
+    N = x.shape[0]
+    O, I, kh, kw = weight.shape
+    assert styles.shape == (N, I), (styles.shape, (N, I))
+    if x.dtype == torch.float16 and demodulate:  # keep the float16 path exactly as the reference
+        return modulated_conv2d_ref(x, weight, styles, noise, up, down, padding, resample_filter, demodulate, flip_weight, fused_modconv)
+    no_grad = not (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad or styles.requires_grad))
+    if x.device.type == "cpu":
+        # Grouped convolutions are slow on the CPU; for one sample pick the smaller side to scale.
+        fused_modconv = N == 1 and weight.numel() < x[0].numel()
+    elif fused_modconv is None:
+        fused_modconv = True
+
+    dcoefs = None
+    if demodulate:
+        dcoefs = (styles.square() @ weight.square().sum(dim=[2, 3]).t() + 1e-8).rsqrt()  # [N, O]
+
+    if not fused_modconv:
+        x = x * styles.to(x.dtype).reshape(N, I, 1, 1)
+        x = conv2d_resample(x, weight.to(x.dtype), f=resample_filter, up=up, down=down, padding=padding, flip_weight=flip_weight)
+        if demodulate and noise is not None:
+            if no_grad:
+                return x.mul_(dcoefs.to(x.dtype).reshape(N, O, 1, 1)).add_(noise.to(x.dtype))
+            return torch.addcmul(noise.to(x.dtype), x, dcoefs.to(x.dtype).reshape(N, O, 1, 1))
+        if demodulate:
+            return x.mul_(dcoefs.to(x.dtype).reshape(N, O, 1, 1)) if no_grad else x * dcoefs.to(x.dtype).reshape(N, O, 1, 1)
+        if noise is not None:
+            return x.add_(noise.to(x.dtype)) if no_grad else x + noise.to(x.dtype)
+        return x
+
+    scale = styles.reshape(N, 1, I, 1, 1)
+    if demodulate:
+        scale = scale * dcoefs.reshape(N, O, 1, 1, 1)  # [N, O, I, 1, 1]: one pass over the kernel below
+    w = (weight.unsqueeze(0) * scale).reshape(N * O, I, kh, kw)
+    x = x.reshape(1, N * I, *x.shape[2:])
+    x = conv2d_resample(x, w.to(x.dtype), f=resample_filter, up=up, down=down, padding=padding, groups=N, flip_weight=flip_weight)
+    x = x.reshape(N, O, *x.shape[2:])
+    if noise is not None:
+        x = x.add_(noise.to(x.dtype)) if no_grad else x + noise.to(x.dtype)
+    return x
+
+
+def modulated_conv2d(x, weight, styles, noise=None, up=1, down=1, padding=0, resample_filter=None,
+                     demodulate=True, flip_weight=True, fused_modconv=None):
+    """Dispatch to the plain definition or the fast path (see ops.config)."""
+    fn = modulated_conv2d_ref if config.reference_enabled() else modulated_conv2d_fast
+    return fn(x, weight, styles, noise=noise, up=up, down=down, padding=padding, resample_filter=resample_filter,
+              demodulate=demodulate, flip_weight=flip_weight, fused_modconv=fused_modconv)
+
+
+def _weight_cache(weight, name, fn):
+    """fn(weight), remembered on the weight tensor until it changes (its version counter)
+    or is replaced: an inference-time cache for derived kernels such as sum_k w^2."""
+    key = (name, weight._version, weight.dtype, weight.device)
+    cache = weight.__dict__.setdefault("_stylegan_cache", {})
+    if key not in cache:
+        cache.clear() if len(cache) > 8 else None
+        cache[key] = fn(weight)
+    return cache[key]
+
+
+def modulated_conv2d_bias_act_ref(x, weight, styles, bias, noise=None, up=1, padding=0, resample_filter=None,
+                                  demodulate=True, flip_weight=True, act="lrelu", gain=1.0, clamp=None):
+    """A whole StyleGAN2 synthesis layer after the affine: modulated conv, noise, then
+    bias + activation + gain + clamp. By definition the two ops one after the other."""
+    x = modulated_conv2d(x, weight, styles, noise=noise, up=up, padding=padding, resample_filter=resample_filter,
+                         demodulate=demodulate, flip_weight=flip_weight)
+    return bias_act(x, bias.to(x.dtype), act=act, gain=gain, clamp=clamp)
+
+
+def modulated_conv2d_bias_act_fast(x, weight, styles, bias, noise=None, up=1, padding=0, resample_filter=None,
+                                   demodulate=True, flip_weight=True, act="lrelu", gain=1.0, clamp=None):
+    """Inference on the CPU in fewer passes over the activations: the gain moves into the
+    kernel, the noise and the bias (act(g * y) = g * act(y) for g > 0 and a positively
+    homogeneous act), the bias into the convolution itself where it can; what is left is
+    one addition, the activation and the clamp, in place."""
+    wants_grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, weight, styles, bias))
+    if wants_grad or act not in ("linear", "lrelu", "relu") or gain <= 0 or x.dtype == torch.float16 or x.device.type != "cpu":
+        return modulated_conv2d_bias_act_ref(x, weight, styles, bias, noise, up, padding, resample_filter, demodulate, flip_weight, act, gain, clamp)
+    N = x.shape[0]
+    O, I, kh, kw = weight.shape
+    gain = float(gain)
+    if demodulate:
+        wsq = _weight_cache(weight, "wsq", lambda w: w.square().sum(dim=[2, 3]).t().contiguous())  # [I, O]
+        d = (styles.square() @ wsq + 1e-8).rsqrt()
+    else:
+        d = torch.ones([N, O], dtype=styles.dtype, device=styles.device)
+    d = d * gain  # [N, O]: every output channel's scale, gain included
+    b = bias.to(x.dtype) * gain
+    fused = N == 1 and weight.numel() < x[0].numel()
+    if fused:
+        w = weight * (styles.reshape(N, 1, I, 1, 1) * d.reshape(N, O, 1, 1, 1))[0]
+        if up == 1 and padding == kh // 2 == kw // 2:
+            x = torch.nn.functional.conv2d(x, w.to(x.dtype).contiguous(memory_format=_fmt(x)), bias=b, padding=padding)
+            b = None
+        else:
+            x = conv2d_resample(x, w.to(x.dtype), f=resample_filter, up=up, padding=padding, flip_weight=flip_weight)
+    else:
+        x = x * styles.to(x.dtype).reshape(N, I, 1, 1)
+        if is_channels_last(x):
+            wx = _weight_cache(weight, ("channels_last", x.dtype), lambda w: w.to(x.dtype).contiguous(memory_format=torch.channels_last))
+        else:
+            wx = weight.to(x.dtype)
+        x = conv2d_resample(x, wx, f=resample_filter, up=up, padding=padding, flip_weight=flip_weight)
+        x.mul_(d.to(x.dtype).reshape(N, O, 1, 1))
+    if noise is not None:
+        x.add_(noise.to(x.dtype) * gain)
+    if b is not None:
+        x.add_(b.reshape(1, O, 1, 1))
+    if act == "lrelu":
+        torch.nn.functional.leaky_relu_(x, 0.2)
+    elif act == "relu":
+        torch.nn.functional.relu_(x)
+    if clamp is not None:
+        x.clamp_(-clamp, clamp)
+    return x
+
+
+def _fmt(x):
+    return torch.channels_last if is_channels_last(x) else torch.contiguous_format
+
+
+def modulated_conv2d_bias_act(x, weight, styles, bias, noise=None, up=1, padding=0, resample_filter=None,
+                              demodulate=True, flip_weight=True, act="lrelu", gain=1.0, clamp=None):
+    fn = modulated_conv2d_bias_act_ref if config.reference_enabled() else modulated_conv2d_bias_act_fast
+    return fn(x, weight, styles, bias, noise=noise, up=up, padding=padding, resample_filter=resample_filter,
+              demodulate=demodulate, flip_weight=flip_weight, act=act, gain=gain, clamp=clamp)

@@ -14,7 +14,16 @@ import numpy as np
 import torch
 from diffusers import ConfigMixin, ModelMixin
 
-from ops import activation_funcs, bias_act, conv2d_resample, modulated_conv2d, setup_filter, upsample2d
+import ops
+from ops import (
+    activation_funcs,
+    bias_act,
+    conv2d_resample,
+    modulated_conv2d,
+    modulated_conv2d_bias_act,
+    setup_filter,
+    upsample2d,
+)
 
 
 def normalize_2nd_moment(x, dim=1, eps=1e-8):
@@ -217,10 +226,14 @@ class SynthesisLayer(torch.nn.Module):
             noise = self.noise_const * self.noise_strength
 
         flip_weight = self.up == 1  # the upsampling path wants a true convolution
-        x = modulated_conv2d(x, self.weight, styles, noise=noise, up=self.up, padding=self.padding,
-                             resample_filter=self.resample_filter, flip_weight=flip_weight, fused_modconv=fused_modconv)
         act_clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
-        return bias_act(x, self.bias.to(x.dtype), act=self.activation, gain=self.act_gain * gain, clamp=act_clamp)
+        if fused_modconv is not None:  # the caller asked for one of the two paths: keep the ops apart
+            x = modulated_conv2d(x, self.weight, styles, noise=noise, up=self.up, padding=self.padding,
+                                 resample_filter=self.resample_filter, flip_weight=flip_weight, fused_modconv=fused_modconv)
+            return bias_act(x, self.bias.to(x.dtype), act=self.activation, gain=self.act_gain * gain, clamp=act_clamp)
+        return modulated_conv2d_bias_act(x, self.weight, styles, self.bias, noise=noise, up=self.up, padding=self.padding,
+                                         resample_filter=self.resample_filter, flip_weight=flip_weight,
+                                         act=self.activation, gain=self.act_gain * gain, clamp=act_clamp)
 
 
 class ToRGBLayer(torch.nn.Module):
@@ -244,7 +257,7 @@ class ToRGBLayer(torch.nn.Module):
     def forward(self, x, w, fused_modconv=None):
         styles = self.affine(w) * self.weight_gain
         x = modulated_conv2d(x, self.weight, styles, demodulate=False, fused_modconv=fused_modconv)
-        return bias_act(x, self.bias.to(x.dtype), clamp=self.conv_clamp)
+        return bias_act(x, self.bias.to(x.dtype), clamp=self.conv_clamp, inplace=True)
 
 
 class SynthesisBlock(torch.nn.Module):
@@ -294,15 +307,23 @@ class SynthesisBlock(torch.nn.Module):
         if in_channels != 0 and architecture == "resnet":
             self.skip = Conv2dLayer(in_channels, out_channels, kernel_size=1, bias=False, up=2, resample_filter=resample_filter)
 
-    def forward(self, x, img, ws, force_fp32=False, fused_modconv=None, **layer_kwargs):
+    def forward(self, x, img, ws, force_fp32=False, fused_modconv=None, compute_dtype=None, **layer_kwargs):
         w_iter = iter(ws.unbind(dim=1))
         on_cuda = ws.device.type == "cuda"
         dtype = torch.float16 if self.use_fp16 and on_cuda and not force_fp32 else torch.float32
+        if compute_dtype is not None:  # e.g. torch.bfloat16 on the CPU; the image still sums in float32
+            dtype = compute_dtype
 
+        # On the CPU the fast ops run in channels-last memory (faster convolutions); the
+        # plain definitions keep the default layout.
+        memory_format = torch.contiguous_format
+        if ws.device.type == "cpu" and not ops.config.reference_enabled():
+            memory_format = torch.channels_last
         if self.in_channels == 0:
             x = self.const.to(dtype).unsqueeze(0).repeat([ws.shape[0], 1, 1, 1])
+            x = x.contiguous(memory_format=memory_format)
         else:
-            x = x.to(dtype)
+            x = x.to(dtype=dtype, memory_format=memory_format)
 
         if self.in_channels == 0:
             x = self.conv1(x, next(w_iter), fused_modconv=fused_modconv, **layer_kwargs)
@@ -319,7 +340,7 @@ class SynthesisBlock(torch.nn.Module):
             img = upsample2d(img, self.resample_filter)
         if self.is_last or self.architecture == "skip":
             y = self.torgb(x, next(w_iter), fused_modconv=fused_modconv)
-            y = y.to(torch.float32)
+            y = y.to(dtype=torch.float32, memory_format=torch.contiguous_format)
             img = img + y if img is not None else y
         return x, img
 
@@ -365,7 +386,7 @@ class SynthesisNetwork(torch.nn.Module):
     def forward(self, ws, **block_kwargs):
         assert ws.ndim == 3 and ws.shape[1:] == (self.num_ws, self.w_dim), \
             f"ws must be [N, {self.num_ws}, {self.w_dim}], got {list(ws.shape)}"
-        ws = ws.to(torch.float32)
+        ws = ws.to(torch.float32)  # block_kwargs: noise_mode, force_fp32, fused_modconv, compute_dtype
         block_ws = []
         w_idx = 0
         for res in self.block_resolutions:

@@ -207,3 +207,28 @@ def test_filtered_lrelu(up, down, radial):
     sb = rand(1, seed=5).requires_grad_(True)
     kw["clamp"] = None
     assert torch.autograd.gradcheck(lambda t, u: ops.filtered_lrelu(t, b=u, **kw), (small, sb))
+
+
+@pytest.mark.parametrize("up", [1, 2])
+@pytest.mark.parametrize("n,channels,size", [(1, 4, 8), (1, 16, 4), (3, 4, 8)])  # both CPU paths (fused / per-sample)
+@pytest.mark.parametrize("clamp", [None, 0.3])
+def test_modulated_conv2d_bias_act_fast_matches_ref(up, n, channels, size, clamp):
+    x = rand(n, channels, size, size)
+    weight = rand(5, channels, 3, 3, seed=1)
+    styles = rand(n, channels, seed=2) + 1
+    bias = rand(5, seed=3)
+    noise = rand(size * up, size * up, seed=4)
+    f = ops.setup_filter([1, 3, 3, 1]).to(D)
+    kw = dict(noise=noise, up=up, padding=1, resample_filter=f, flip_weight=(up == 1), act="lrelu", gain=np.sqrt(2), clamp=clamp)
+    expected = ops.bias_act_ref(modconv_definition(x, weight, styles, True, up, f, up == 1) + noise, bias,
+                                act="lrelu", clamp=clamp)
+    torch.testing.assert_close(ops.modulated_conv2d_bias_act_ref(x, weight, styles, bias, **kw), expected)
+    with torch.no_grad():
+        for fmt in (torch.contiguous_format, torch.channels_last):
+            out = ops.modulated_conv2d_bias_act_fast(x.contiguous(memory_format=fmt), weight, styles, bias, **kw)
+            torch.testing.assert_close(out, expected)
+    # With gradients wanted it falls back to the differentiable composition.
+    xg = x.clone().requires_grad_(True)
+    out = ops.modulated_conv2d_bias_act_fast(xg, weight, styles, bias, **kw)
+    torch.testing.assert_close(out, expected)
+    assert out.requires_grad
