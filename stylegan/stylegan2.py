@@ -340,7 +340,7 @@ class SynthesisBlock(torch.nn.Module):
             img = upsample2d(img, self.resample_filter)
         if self.is_last or self.architecture == "skip":
             y = self.torgb(x, next(w_iter), fused_modconv=fused_modconv)
-            y = y.to(dtype=torch.float32, memory_format=torch.contiguous_format)
+            y = y.to(dtype=torch.float32, memory_format=memory_format)
             img = img + y if img is not None else y
         return x, img
 
@@ -397,7 +397,7 @@ class SynthesisNetwork(torch.nn.Module):
         x = img = None
         for res, cur_ws in zip(self.block_resolutions, block_ws):
             x, img = getattr(self, f"b{res}")(x, img, cur_ws, **block_kwargs)
-        return img
+        return img.contiguous()
 
 
 class StyleGAN2Generator(ModelMixin, ConfigMixin):
