@@ -28,6 +28,22 @@ def _conv2d(x, w, stride=1, padding=0, groups=1, transpose=False, flip_weight=Tr
     return F.conv2d(x, w, stride=stride, padding=padding, groups=groups)
 
 
+def weight_cache(weight, name, fn):
+    """fn(weight), remembered on the weight tensor until it changes (its version counter):
+    at inference the same kernels come back every call, and their derived forms (a
+    transposed, channels-last or squared copy) need not be rebuilt. Nothing is kept while
+    gradients flow."""
+    if torch.is_grad_enabled() and weight.requires_grad:
+        return fn(weight)
+    key = (name, weight._version, weight.data_ptr(), weight.dtype, weight.device)
+    cache = weight.__dict__.setdefault("_stylegan_cache", {})
+    if key not in cache:
+        if len(cache) > 8:
+            cache.clear()
+        cache[key] = fn(weight)
+    return cache[key]
+
+
 def _conv1x1(x, w):
     """A 1x1 convolution (groups=1, no padding) as a matrix product over channels: on the
     CPU far faster than the convolution kernels when there are few output channels (ToRGB)."""
@@ -94,18 +110,23 @@ def conv2d_resample_fast(x, w, f=None, up=1, down=1, padding=0, groups=1, flip_w
 
     # Upsampling: a strided transposed convolution, then the filter.
     if up > 1:
-        if groups == 1:
-            w = w.transpose(0, 1)
-        else:
-            w = w.reshape(groups, out_channels // groups, in_per_group, kh, kw)
-            w = w.transpose(1, 2).reshape(groups * in_per_group, out_channels // groups, kh, kw)
+        def transposed(w):
+            if groups == 1:
+                w = w.transpose(0, 1)
+            else:
+                w = w.reshape(groups, out_channels // groups, in_per_group, kh, kw)
+                w = w.transpose(1, 2).reshape(groups * in_per_group, out_channels // groups, kh, kw)
+            if flip_weight:  # a transposed convolution flips the kernel: undo it here, once
+                w = w.flip([2, 3])
+            return w.contiguous(memory_format=torch.channels_last) if is_channels_last(x) else w
+        w = weight_cache(w, ("transposed", groups, flip_weight, is_channels_last(x)), transposed)
         px0 -= kw - 1
         px1 -= kw - up
         py0 -= kh - 1
         py1 -= kh - up
         pxt = max(min(-px0, -px1), 0)
         pyt = max(min(-py0, -py1), 0)
-        x = _conv2d(x, w, stride=up, padding=[pyt, pxt], groups=groups, transpose=True, flip_weight=not flip_weight)
+        x = _conv2d(x, w, stride=up, padding=[pyt, pxt], groups=groups, transpose=True, flip_weight=True)
         x = upfirdn2d(x, f, padding=[px0 + pxt, px1 + pxt, py0 + pyt, py1 + pyt], gain=up ** 2, flip_filter=flip_filter)
         if down > 1:
             x = upfirdn2d(x, f, down=down, flip_filter=flip_filter)

@@ -14,7 +14,7 @@ import torch
 
 from . import config
 from .bias_act import bias_act
-from .conv2d_resample import conv2d_resample
+from .conv2d_resample import conv2d_resample, weight_cache
 from .upfirdn2d import is_channels_last
 
 
@@ -126,17 +126,6 @@ def modulated_conv2d(x, weight, styles, noise=None, up=1, down=1, padding=0, res
               demodulate=demodulate, flip_weight=flip_weight, fused_modconv=fused_modconv)
 
 
-def _weight_cache(weight, name, fn):
-    """fn(weight), remembered on the weight tensor until it changes (its version counter)
-    or is replaced: an inference-time cache for derived kernels such as sum_k w^2."""
-    key = (name, weight._version, weight.dtype, weight.device)
-    cache = weight.__dict__.setdefault("_stylegan_cache", {})
-    if key not in cache:
-        cache.clear() if len(cache) > 8 else None
-        cache[key] = fn(weight)
-    return cache[key]
-
-
 def modulated_conv2d_bias_act_ref(x, weight, styles, bias, noise=None, up=1, padding=0, resample_filter=None,
                                   demodulate=True, flip_weight=True, act="lrelu", gain=1.0, clamp=None):
     """A whole StyleGAN2 synthesis layer after the affine: modulated conv, noise, then
@@ -159,7 +148,7 @@ def modulated_conv2d_bias_act_fast(x, weight, styles, bias, noise=None, up=1, pa
     O, I, kh, kw = weight.shape
     gain = float(gain)
     if demodulate:
-        wsq = _weight_cache(weight, "wsq", lambda w: w.square().sum(dim=[2, 3]).t().contiguous())  # [I, O]
+        wsq = weight_cache(weight, "wsq", lambda w: w.square().sum(dim=[2, 3]).t().contiguous())  # [I, O]
         d = (styles.square() @ wsq + 1e-8).rsqrt()
     else:
         d = torch.ones([N, O], dtype=styles.dtype, device=styles.device)
@@ -176,7 +165,7 @@ def modulated_conv2d_bias_act_fast(x, weight, styles, bias, noise=None, up=1, pa
     else:
         x = x * styles.to(x.dtype).reshape(N, I, 1, 1)
         if is_channels_last(x):
-            wx = _weight_cache(weight, ("channels_last", x.dtype), lambda w: w.to(x.dtype).contiguous(memory_format=torch.channels_last))
+            wx = weight_cache(weight, ("channels_last", x.dtype), lambda w: w.to(x.dtype).contiguous(memory_format=torch.channels_last))
         else:
             wx = weight.to(x.dtype)
         x = conv2d_resample(x, wx, f=resample_filter, up=up, padding=padding, flip_weight=flip_weight)

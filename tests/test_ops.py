@@ -232,3 +232,14 @@ def test_modulated_conv2d_bias_act_fast_matches_ref(up, n, channels, size, clamp
     out = ops.modulated_conv2d_bias_act_fast(xg, weight, styles, bias, **kw)
     torch.testing.assert_close(out, expected)
     assert out.requires_grad
+
+
+def test_weight_cache_follows_in_place_updates():
+    from ops.conv2d_resample import weight_cache
+    w = torch.ones(2, 2)
+    with torch.no_grad():
+        assert weight_cache(w, "sum", lambda t: t.sum()).item() == 4
+        w.mul_(2)
+        assert weight_cache(w, "sum", lambda t: t.sum()).item() == 8
+        w.data = torch.zeros(2, 2)
+        assert weight_cache(w, "sum", lambda t: t.sum()).item() == 0
