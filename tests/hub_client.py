@@ -18,7 +18,9 @@ def main():
     for source in sys.argv[1:]:
         t0 = time.monotonic()
         try:
-            if source.startswith("registry:"):
+            if source.startswith("from_pretrained:"):  # diffusers' own Hub path
+                G = stylegan.StyleGAN3Generator.from_pretrained(source[len("from_pretrained:"):], low_cpu_mem_usage=False)
+            elif source.startswith("registry:"):
                 repo, file = source[len("registry:"):].split("|")
                 entry = ModelEntry(name="t", repo=repo, file=file or None, format="nvidia-pkl" if file else "hub-native",
                                    network="stylegan2", resolution=0, license="x", description="x")

@@ -63,7 +63,9 @@ def test_downloads_through_the_hub_client(hub, tmp_path):
     missing_repo = "nobody/nothing/models/x.pkl"
     missing_file = "nvidia-mirror/stylegan2/models/absent.pkl"
     missing_rev = "nvidia-mirror/stylegan2@v9/models/ada-skip-64.pkl"
-    r = run_client([src_pkl, src_rev, src_native, src_registry, missing_repo, missing_file, missing_rev], endpoint, tmp_path)
+    src_diffusers = "from_pretrained:studio/sg3-r-32"
+    r = run_client([src_pkl, src_rev, src_native, src_registry, missing_repo, missing_file, missing_rev, src_diffusers],
+                   endpoint, tmp_path)
 
     assert r[src_pkl]["ok"] and r[src_pkl]["checksum"] == pytest.approx(local_checksum(PKL), rel=1e-6)
     assert r[src_rev]["ok"] and r[src_rev]["checksum"] == pytest.approx(
@@ -71,6 +73,7 @@ def test_downloads_through_the_hub_client(hub, tmp_path):
     assert r[src_native]["ok"] and r[src_native]["class"] == "StyleGAN3Generator"
     assert r[src_native]["checksum"] == pytest.approx(local_checksum(os.path.join(FIXTURES, "sg3-r-32", "network.pkl")), rel=1e-6)
     assert r[src_registry]["ok"]
+    assert r[src_diffusers]["ok"] and r[src_diffusers]["checksum"] == pytest.approx(r[src_native]["checksum"], rel=1e-6)
     assert not r[missing_repo]["ok"] and "nobody/nothing" in r[missing_repo]["message"] and "no such repo" in r[missing_repo]["message"]
     assert not r[missing_file]["ok"] and "absent.pkl" in r[missing_file]["message"] and "no such file" in r[missing_file]["message"]
     assert not r[missing_rev]["ok"] and "v9" in r[missing_rev]["message"]
