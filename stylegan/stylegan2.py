@@ -12,8 +12,6 @@ on CUDA too, and in float32 on the CPU.
 """
 import numpy as np
 import torch
-from diffusers import ConfigMixin, ModelMixin
-
 import ops
 from ops import (
     activation_funcs,
@@ -25,45 +23,7 @@ from ops import (
     upsample2d,
 )
 
-
-def normalize_2nd_moment(x, dim=1, eps=1e-8):
-    """Pixel norm: scale each vector to unit root-mean-square."""
-    return x * (x.square().mean(dim=dim, keepdim=True) + eps).rsqrt()
-
-
-class FullyConnectedLayer(torch.nn.Module):
-    """Dense layer with the equalized learning rate (Karras et al. 2018, section 4.1):
-    weights are stored N(0, 1) / lr_multiplier and scaled at run time by
-    lr_multiplier / sqrt(fan_in)."""
-
-    def __init__(self,
-        in_features,                # Number of input features.
-        out_features,               # Number of output features.
-        bias            = True,     # Apply additive bias before the activation function?
-        activation      = "linear", # Activation function: 'relu', 'lrelu', etc.
-        lr_multiplier   = 1,        # Learning rate multiplier.
-        bias_init       = 0,        # Initial value for the additive bias.
-    ):
-        super().__init__()
-        self.in_features = in_features
-        self.out_features = out_features
-        self.activation = activation
-        self.weight = torch.nn.Parameter(torch.randn([out_features, in_features]) / lr_multiplier)
-        self.bias = torch.nn.Parameter(torch.full([out_features], np.float32(bias_init))) if bias else None
-        self.weight_gain = lr_multiplier / np.sqrt(in_features)
-        self.bias_gain = lr_multiplier
-
-    def forward(self, x):
-        w = self.weight.to(x.dtype) * self.weight_gain
-        b = self.bias
-        if b is not None:
-            b = b.to(x.dtype)
-            if self.bias_gain != 1:
-                b = b * self.bias_gain
-        if self.activation == "linear" and b is not None:
-            return torch.addmm(b.unsqueeze(0), x, w.t())
-        x = x.matmul(w.t())
-        return bias_act(x, b, act=self.activation)
+from .layers import FullyConnectedLayer, Generator, normalize_2nd_moment
 
 
 class MappingNetwork(torch.nn.Module):
@@ -307,7 +267,7 @@ class SynthesisBlock(torch.nn.Module):
         if in_channels != 0 and architecture == "resnet":
             self.skip = Conv2dLayer(in_channels, out_channels, kernel_size=1, bias=False, up=2, resample_filter=resample_filter)
 
-    def forward(self, x, img, ws, force_fp32=False, fused_modconv=None, compute_dtype=None, **layer_kwargs):
+    def forward(self, x, img, ws, force_fp32=False, fused_modconv=None, compute_dtype=None, update_emas=False, **layer_kwargs):
         w_iter = iter(ws.unbind(dim=1))
         on_cuda = ws.device.type == "cuda"
         dtype = torch.float16 if self.use_fp16 and on_cuda and not force_fp32 else torch.float32
@@ -400,36 +360,8 @@ class SynthesisNetwork(torch.nn.Module):
         return img.contiguous()
 
 
-class StyleGAN2Generator(ModelMixin, ConfigMixin):
-    """The StyleGAN2 generator: z, c -> image. A diffusers model: `save_pretrained` writes
-    config.json + safetensors, `from_pretrained` reads them from a folder or the Hub."""
+class StyleGAN2Generator(Generator):
+    """The StyleGAN2 generator: z, c -> image (see stylegan.layers.Generator)."""
 
-    config_name = "config.json"
-
-    def __init__(self,
-        z_dim,                      # Input latent (Z) dimensionality.
-        c_dim,                      # Conditioning label (C) dimensionality.
-        w_dim,                      # Intermediate latent (W) dimensionality.
-        img_resolution,             # Output resolution.
-        img_channels,               # Number of output color channels.
-        mapping_kwargs      = None, # Arguments for MappingNetwork.
-        synthesis_kwargs    = None, # Arguments for SynthesisNetwork (stylegan2-ada-pytorch style).
-        **kwargs,                   # Also arguments for SynthesisNetwork (stylegan3 repository style).
-    ):
-        super().__init__()
-        mapping_kwargs = dict(mapping_kwargs or {})
-        synthesis_kwargs = {**(synthesis_kwargs or {}), **kwargs}
-        self.register_to_config(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, img_resolution=img_resolution,
-                                img_channels=img_channels, mapping_kwargs=mapping_kwargs, synthesis_kwargs=synthesis_kwargs)
-        self.z_dim = z_dim
-        self.c_dim = c_dim
-        self.w_dim = w_dim
-        self.img_resolution = img_resolution
-        self.img_channels = img_channels
-        self.synthesis = SynthesisNetwork(w_dim=w_dim, img_resolution=img_resolution, img_channels=img_channels, **synthesis_kwargs)
-        self.num_ws = self.synthesis.num_ws
-        self.mapping = MappingNetwork(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, num_ws=self.num_ws, **mapping_kwargs)
-
-    def forward(self, z, c=None, truncation_psi=1, truncation_cutoff=None, update_emas=False, **synthesis_kwargs):
-        ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff, update_emas=update_emas)
-        return self.synthesis(ws, **synthesis_kwargs)
+    mapping_class = MappingNetwork
+    synthesis_class = SynthesisNetwork

@@ -17,43 +17,9 @@ import numpy as np
 import scipy.signal
 import scipy.special
 import torch
-from diffusers import ConfigMixin, ModelMixin
+from ops import filtered_lrelu
 
-from ops import bias_act, filtered_lrelu
-
-
-class FullyConnectedLayer(torch.nn.Module):
-    """Dense layer with the equalized learning rate (as in StyleGAN2, with a weight init scale)."""
-
-    def __init__(self,
-        in_features,                # Number of input features.
-        out_features,               # Number of output features.
-        activation      = "linear", # Activation function: 'relu', 'lrelu', etc.
-        bias            = True,     # Apply additive bias before the activation function?
-        lr_multiplier   = 1,        # Learning rate multiplier.
-        weight_init     = 1,        # Initial standard deviation of the weight tensor.
-        bias_init       = 0,        # Initial value of the additive bias (scalar or per feature).
-    ):
-        super().__init__()
-        self.in_features = in_features
-        self.out_features = out_features
-        self.activation = activation
-        self.weight = torch.nn.Parameter(torch.randn([out_features, in_features]) * (weight_init / lr_multiplier))
-        bias_init = np.broadcast_to(np.asarray(bias_init, dtype=np.float32), [out_features])
-        self.bias = torch.nn.Parameter(torch.from_numpy(bias_init / lr_multiplier)) if bias else None
-        self.weight_gain = lr_multiplier / np.sqrt(in_features)
-        self.bias_gain = lr_multiplier
-
-    def forward(self, x):
-        w = self.weight.to(x.dtype) * self.weight_gain
-        b = self.bias
-        if b is not None:
-            b = b.to(x.dtype)
-            if self.bias_gain != 1:
-                b = b * self.bias_gain
-        if self.activation == "linear" and b is not None:
-            return torch.addmm(b.unsqueeze(0), x, w.t())
-        return bias_act(x.matmul(w.t()), b, act=self.activation)
+from .layers import FullyConnectedLayer, Generator, normalize_2nd_moment
 
 
 class MappingNetwork(torch.nn.Module):
@@ -87,13 +53,10 @@ class MappingNetwork(torch.nn.Module):
         if truncation_cutoff is None:
             truncation_cutoff = self.num_ws
 
-        x = z.to(torch.float32)
-        x = x * (x.square().mean(1, keepdim=True) + 1e-8).rsqrt()
+        x = normalize_2nd_moment(z.to(torch.float32))
         if self.c_dim > 0:
             assert c is not None and c.ndim == 2 and c.shape[1] == self.c_dim, f"c must be [N, {self.c_dim}]"
-            y = self.embed(c.to(torch.float32))
-            y = y * (y.square().mean(1, keepdim=True) + 1e-8).rsqrt()
-            x = torch.cat([x, y], dim=1)
+            x = torch.cat([x, normalize_2nd_moment(self.embed(c.to(torch.float32)))], dim=1)
 
         for idx in range(self.num_layers):
             x = getattr(self, f"fc{idx}")(x)
@@ -402,35 +365,8 @@ def make_transform(translate=(0.0, 0.0), angle=0.0):
     return torch.from_numpy(np.linalg.inv(m)).float()
 
 
-class StyleGAN3Generator(ModelMixin, ConfigMixin):
-    """The StyleGAN3 generator: z, c -> image. A diffusers model, like StyleGAN2Generator."""
+class StyleGAN3Generator(Generator):
+    """The StyleGAN3 generator: z, c -> image (see stylegan.layers.Generator)."""
 
-    config_name = "config.json"
-
-    def __init__(self,
-        z_dim,                      # Input latent (Z) dimensionality.
-        c_dim,                      # Conditioning label (C) dimensionality.
-        w_dim,                      # Intermediate latent (W) dimensionality.
-        img_resolution,             # Output resolution.
-        img_channels,               # Number of output color channels.
-        mapping_kwargs      = None, # Arguments for MappingNetwork.
-        synthesis_kwargs    = None, # Arguments for SynthesisNetwork (as a dict).
-        **kwargs,                   # Arguments for SynthesisNetwork (the official way: top level).
-    ):
-        super().__init__()
-        mapping_kwargs = dict(mapping_kwargs or {})
-        synthesis_kwargs = {**(synthesis_kwargs or {}), **kwargs}
-        self.register_to_config(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, img_resolution=img_resolution,
-                                img_channels=img_channels, mapping_kwargs=mapping_kwargs, synthesis_kwargs=synthesis_kwargs)
-        self.z_dim = z_dim
-        self.c_dim = c_dim
-        self.w_dim = w_dim
-        self.img_resolution = img_resolution
-        self.img_channels = img_channels
-        self.synthesis = SynthesisNetwork(w_dim=w_dim, img_resolution=img_resolution, img_channels=img_channels, **synthesis_kwargs)
-        self.num_ws = self.synthesis.num_ws
-        self.mapping = MappingNetwork(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, num_ws=self.num_ws, **mapping_kwargs)
-
-    def forward(self, z, c=None, truncation_psi=1, truncation_cutoff=None, update_emas=False, **synthesis_kwargs):
-        ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff, update_emas=update_emas)
-        return self.synthesis(ws, update_emas=update_emas, **synthesis_kwargs)
+    mapping_class = MappingNetwork
+    synthesis_class = SynthesisNetwork
