@@ -64,6 +64,8 @@ def _load_uncached(source):
         return load_file(source)
     if source in registry:
         return _load_from_registry(registry[source])
+    if source.lower().endswith((".pkl", ".pt", ".pth", ".safetensors")) and source.count("/") < 2:
+        raise CheckpointError(f"no such file: {source} (a file in a Hub repo is named owner/repo/path/file.pkl)")
     hub = parse_hub_id(source)
     if hub is not None:
         if hub.file is None:

@@ -18,7 +18,6 @@ import io
 import json
 import os
 import pickle
-import zipfile
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -118,7 +117,6 @@ _ALLOWED_GLOBALS = {
     ("numpy._core.multiarray", "scalar"): _numpy_scalar,
     ("numpy.core.numeric", "_frombuffer"): _numpy_frombuffer,
     ("numpy._core.numeric", "_frombuffer"): _numpy_frombuffer,
-    ("dnnlib.util", "EasyDict"): EasyDict,
     ("torch_utils.persistence", "_reconstruct_persistent_obj"): _record_persistent_obj,
 }
 
@@ -126,7 +124,15 @@ _ALLOWED_GLOBALS = {
 class RestrictedUnpickler(pickle.Unpickler):
     """Resolves only the globals in `_ALLOWED_GLOBALS`; refuses everything else."""
 
+    def __init__(self, f):
+        super().__init__(f)
+        # A class of its own for this load, so a pickle that sets attributes on it
+        # cannot change how later loads behave.
+        self._easydict = type("EasyDict", (EasyDict,), {})
+
     def find_class(self, module, name):
+        if (module, name) == ("dnnlib.util", "EasyDict"):
+            return self._easydict
         target = _ALLOWED_GLOBALS.get((module, name))
         if target is None:
             hint = ""
@@ -180,10 +186,10 @@ def read_nvidia_pickle(f):
     object with every network replaced by a PersistentObject record."""
     try:
         return RestrictedUnpickler(f).load()
-    except UnsafePickleError:
+    except CheckpointError:
         raise
-    except (pickle.UnpicklingError, EOFError, AttributeError, TypeError, ValueError, IndexError, KeyError, RuntimeError) as e:
-        raise CheckpointError(f"not a readable StyleGAN pickle: {type(e).__name__}: {e}") from e
+    except Exception as e:  # untrusted bytes: any failure is "not a checkpoint", never a crash
+        raise CheckpointError(f"not a readable StyleGAN pickle: {type(e).__name__}: {str(e)[:300]}") from e
 
 
 def _pick_generator(top):
@@ -217,8 +223,8 @@ def generator_from_record(rec: PersistentObject):
 def build_generator(cls, init_kwargs, state_dict):
     try:
         G = cls(**init_kwargs)
-    except TypeError as e:
-        raise CheckpointError(f"the checkpoint's constructor arguments do not fit {cls.__name__}: {e}") from e
+    except Exception as e:  # wrong names, wrong types, impossible sizes
+        raise CheckpointError(f"the checkpoint's constructor arguments do not fit {cls.__name__}: {type(e).__name__}: {e}") from e
     try:
         G.load_state_dict(state_dict, strict=True)
     except RuntimeError as e:
@@ -241,8 +247,8 @@ def read_rosinality(path):
             ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         raise UnsafePickleError(f"Refused to load {os.path.basename(path)}: {str(e).splitlines()[0]}") from e
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as e:
-        raise CheckpointError(f"not a readable PyTorch checkpoint: {e}") from e
+    except Exception as e:
+        raise CheckpointError(f"not a readable PyTorch checkpoint: {type(e).__name__}: {str(e)[:300]}") from e
     if not isinstance(ckpt, dict) or "g_ema" not in ckpt:
         keys = ", ".join(map(str, ckpt)) if isinstance(ckpt, dict) else type(ckpt).__name__
         raise CheckpointError(f"not a rosinality StyleGAN2 checkpoint: expected a 'g_ema' entry (found: {keys})")

@@ -12,6 +12,7 @@ on CUDA too, and in float32 on the CPU.
 """
 import numpy as np
 import torch
+
 import ops
 from ops import (
     activation_funcs,

@@ -152,6 +152,8 @@ def test_discriminator_only_pickle_is_refused_clearly(tmp_path):
 def test_unknown_source_names_the_choices():
     with pytest.raises(stylegan.CheckpointError, match="unknown model"):
         stylegan.load("definitely not a model", device="cpu")
+    with pytest.raises(stylegan.CheckpointError, match="no such file"):
+        stylegan.load("models/missing.pkl", device="cpu")
 
 
 def test_load_caches_per_source_and_device():
@@ -160,3 +162,22 @@ def test_load_caches_per_source_and_device():
     assert stylegan.load(p, device="cpu") is a
     assert stylegan.load(p) is a or torch.cuda.is_available()  # None = CUDA if available, else CPU
     assert a.device.type == "cpu"
+
+
+def test_pickle_asking_for_an_enormous_array_is_a_clear_error(tmp_path):
+    # Hand-assembled protocol 2: numpy.core.multiarray._reconstruct(ndarray, (2**62,), b"b").
+    payload = (b"\x80\x02cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\n"
+               b"\x8a\x08\x00\x00\x00\x00\x00\x00\x00\x40\x85C\x01b\x87R.")  # shape (2**62,)
+    path = tmp_path / "bomb.pkl"
+    path.write_bytes(payload)
+    with pytest.raises(stylegan.CheckpointError):
+        stylegan.load(str(path), device="cpu")
+
+
+def test_constructor_arguments_that_make_no_sense_are_a_clear_error(tmp_path):
+    cls, kw = CONFIGS["sg2-cond-orig-16"]
+    G = cls(**kw)
+    path = tmp_path / "odd.pkl"
+    path.write_bytes(official_pickle_bytes(G, {**kw, "img_resolution": 15}))
+    with pytest.raises(stylegan.CheckpointError, match="do not fit"):
+        stylegan.load(str(path), device="cpu")

@@ -243,3 +243,4 @@ def test_weight_cache_follows_in_place_updates():
         assert weight_cache(w, "sum", lambda t: t.sum()).item() == 8
         w.data = torch.zeros(2, 2)
         assert weight_cache(w, "sum", lambda t: t.sum()).item() == 0
+    assert not w.__dict__  # nothing rides along on the tensor (into pickles, deep copies)
