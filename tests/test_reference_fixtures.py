@@ -137,3 +137,17 @@ def test_bfloat16_compute_stays_close(name):
     assert b.dtype == torch.float32
     psnr = 10 * torch.log10(4 / (a - b).square().mean())
     assert psnr > 35, psnr
+
+
+def test_noise_modes():
+    G = stylegan.load(os.path.join(FIXTURES, "ada-skip-64", "network.pkl"), device="cpu")
+    ws = G.mapping(torch.randn([2, G.z_dim], generator=torch.Generator().manual_seed(0)), None)
+    with torch.no_grad():
+        const = [G.synthesis(ws, noise_mode="const") for _ in range(2)]
+        rand = [G.synthesis(ws, noise_mode="random") for _ in range(2)]
+        none = G.synthesis(ws, noise_mode="none")
+    assert torch.equal(const[0], const[1])
+    assert not torch.equal(rand[0], rand[1]) and rand[0].shape == const[0].shape
+    assert not torch.equal(none, const[0])
+    with pytest.raises(AssertionError, match="noise_mode"):
+        G.synthesis(ws, noise_mode="loud")
