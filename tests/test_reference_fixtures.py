@@ -151,3 +151,27 @@ def test_noise_modes():
     assert not torch.equal(none, const[0])
     with pytest.raises(AssertionError, match="noise_mode"):
         G.synthesis(ws, noise_mode="loud")
+
+
+@pytest.mark.parametrize("name", ["ada-skip-64", "sg3-t-32"])
+def test_training_time_moving_averages(name):
+    """update_emas moves w_avg towards the batch mean of w by (1 - beta), and StyleGAN3's
+    magnitude EMAs towards the mean square of each layer's input."""
+    G = stylegan.load(os.path.join(FIXTURES, name, "network.pkl"), device="cpu")
+    G = type(G).from_config(G.config).eval()
+    G.load_state_dict(stylegan.load(os.path.join(FIXTURES, name, "network.pkl"), device="cpu").state_dict())
+    z = torch.randn([8, G.z_dim], generator=torch.Generator().manual_seed(0))
+    before = G.mapping.w_avg.clone()
+    is_sg3 = hasattr(G.synthesis, "layer_names")
+    with torch.no_grad():
+        ws = G.mapping(z, None)
+        if is_sg3:
+            layer = getattr(G.synthesis, G.synthesis.layer_names[0])
+            ema_before = layer.magnitude_ema.clone()
+            cur = G.synthesis.input(ws[:, 0]).square().mean()
+        G(z, None, update_emas=True)
+    beta = G.mapping.w_avg_beta
+    w = ws[:, 0]
+    torch.testing.assert_close(G.mapping.w_avg, w.mean(0) + beta * (before - w.mean(0)))
+    if is_sg3:
+        torch.testing.assert_close(layer.magnitude_ema, cur + layer.magnitude_ema_beta * (ema_before - cur))
