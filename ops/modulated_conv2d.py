@@ -126,6 +126,10 @@ def modulated_conv2d(x, weight, styles, noise=None, up=1, down=1, padding=0, res
               demodulate=demodulate, flip_weight=flip_weight, fused_modconv=fused_modconv)
 
 
+def _fmt(x):
+    return torch.channels_last if is_channels_last(x) else torch.contiguous_format
+
+
 def modulated_conv2d_bias_act_ref(x, weight, styles, bias, noise=None, up=1, padding=0, resample_filter=None,
                                   demodulate=True, flip_weight=True, act="lrelu", gain=1.0, clamp=None):
     """A whole StyleGAN2 synthesis layer after the affine: modulated conv, noise, then
@@ -157,7 +161,7 @@ def modulated_conv2d_bias_act_fast(x, weight, styles, bias, noise=None, up=1, pa
     fused = N == 1 and weight.numel() < x[0].numel()
     if fused:
         w = weight * (styles.reshape(N, 1, I, 1, 1) * d.reshape(N, O, 1, 1, 1))[0]
-        if up == 1 and padding == kh // 2 == kw // 2:
+        if up == 1 and flip_weight and padding == kh // 2 == kw // 2:  # a plain correlation: bias rides along
             x = torch.nn.functional.conv2d(x, w.to(x.dtype).contiguous(memory_format=_fmt(x)), bias=b, padding=padding)
             b = None
         else:
@@ -181,10 +185,6 @@ def modulated_conv2d_bias_act_fast(x, weight, styles, bias, noise=None, up=1, pa
     if clamp is not None:
         x.clamp_(-clamp, clamp)
     return x
-
-
-def _fmt(x):
-    return torch.channels_last if is_channels_last(x) else torch.contiguous_format
 
 
 def modulated_conv2d_bias_act(x, weight, styles, bias, noise=None, up=1, padding=0, resample_filter=None,
