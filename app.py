@@ -3,10 +3,12 @@ import os
 
 import gradio as gr
 
+import ops
 import stylegan
 from checkpoints import default_entry, load_registry
 from editing import MAX_SEED, generate_images
 
+ops.config.reuse_freed_memory()  # ~20% faster CPU generation: no page faults for every new tensor
 REGISTRY = load_registry()
 DEFAULT = default_entry(REGISTRY)
 MAX_UPLOAD = "2gb"  # the largest official pickles are about 380 MB

@@ -96,12 +96,15 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: PyTorch's choice)")
     parser.add_argument("--out", default=None, help="folder for generate_cpu.json")
+    parser.add_argument("--default-malloc", action="store_true",
+                        help="leave glibc's malloc as it is (by default ops.config.reuse_freed_memory() is applied, as in app.py)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    reuse = False if args.default_malloc else ops.config.reuse_freed_memory()
     results = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-                          f"{torch.get_num_threads()} threads", "runs": []}
-    print(results["machine"])
+                          f"{torch.get_num_threads()} threads", "reuse_freed_memory": reuse, "runs": []}
+    print(results["machine"], "| freed memory reused:", reuse)
     print(f"{'res':>5} {'GFLOP':>6} | {'plain fp32':>10} {'fast fp32':>10} {'fast bf16':>10} | fp32 speedup | bf16 PSNR")
     for res in args.resolutions:
         r = bench(res, args.repeats)

@@ -244,3 +244,17 @@ def test_weight_cache_follows_in_place_updates():
         w.data = torch.zeros(2, 2)
         assert weight_cache(w, "sum", lambda t: t.sum()).item() == 0
     assert not w.__dict__  # nothing rides along on the tensor (into pickles, deep copies)
+
+
+def test_reuse_freed_memory_applies_on_linux():
+    import subprocess
+    import sys
+    code = ("import ops, torch; ok = ops.config.reuse_freed_memory(); "
+            "x = [torch.ones(8 << 20) for _ in range(3)]; print(ok, float(sum(t.sum() for t in x)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=__import__("conftest").ROOT)
+    assert out.returncode == 0, out.stderr
+    applied, total = out.stdout.split()
+    assert float(total) == 3 * (8 << 20)
+    if sys.platform.startswith("linux"):
+        assert applied == "True"
