@@ -282,7 +282,8 @@ def convert_rosinality_state(g):
         sd[f"{dst}.affine.bias"] = g[f"{src}.conv.modulation.bias"]
         sd[f"{dst}.noise_strength"] = g[f"{src}.noise.weight"].reshape([])
         sd[f"{dst}.bias"] = g[f"{src}.activate.bias"]
-        sd[f"{dst}.noise_const"] = g[f"noises.noise_{noise_idx}"][0, 0]
+        if f"noises.noise_{noise_idx}" in g:  # older checkpoints drew their noise afresh: keep ours
+            sd[f"{dst}.noise_const"] = g[f"noises.noise_{noise_idx}"][0, 0]
 
     def to_rgb(src, dst):
         sd[f"{dst}.weight"] = g[f"{src}.conv.weight"][0]
@@ -314,14 +315,17 @@ def convert_rosinality_state(g):
 
 def load_rosinality(path, w_avg_samples=10_000):
     ckpt = read_rosinality(path)
-    init_kwargs, sd = convert_rosinality_state(ckpt["g_ema"])
+    try:
+        init_kwargs, sd = convert_rosinality_state(ckpt["g_ema"])
+    except (KeyError, IndexError, AttributeError, TypeError) as e:
+        raise CheckpointError(f"the 'g_ema' entry is not a complete rosinality StyleGAN2 generator (missing or odd {e})") from e
     G = StyleGAN2Generator(**init_kwargs)
     latent_avg = ckpt.get("latent_avg")
     if latent_avg is not None:
         sd["mapping.w_avg"] = latent_avg.reshape(-1).float()
     else:
         sd["mapping.w_avg"] = torch.zeros(G.w_dim)  # filled in below from the mapping network
-    sd = {**{k: v for k, v in G.state_dict().items() if k.endswith("resample_filter")}, **sd}
+    sd = {**{k: v for k, v in G.state_dict().items() if k.endswith(("resample_filter", "noise_const"))}, **sd}
     try:
         G.load_state_dict(sd, strict=True)
     except RuntimeError as e:

@@ -181,3 +181,17 @@ def test_constructor_arguments_that_make_no_sense_are_a_clear_error(tmp_path):
     path.write_bytes(official_pickle_bytes(G, {**kw, "img_resolution": 15}))
     with pytest.raises(stylegan.CheckpointError, match="do not fit"):
         stylegan.load(str(path), device="cpu")
+
+
+def test_rosinality_checkpoint_without_noise_buffers_still_loads(tmp_path):
+    ckpt = torch.load(os.path.join(FIXTURES, "rosinality-64", "converted.pt"), weights_only=True)
+    ckpt["g_ema"] = {k: v for k, v in ckpt["g_ema"].items() if not k.startswith("noises.")}
+    torch.save(ckpt, tmp_path / "old.pt")
+    G = stylegan.load(str(tmp_path / "old.pt"), device="cpu")
+    with torch.no_grad():
+        assert torch.isfinite(G(torch.randn(2, G.z_dim), None, noise_mode="none")).all()
+    # and one that lost a weight is a clear error, not a KeyError
+    del ckpt["g_ema"]["convs.1.conv.weight"]
+    torch.save(ckpt, tmp_path / "broken.pt")
+    with pytest.raises(stylegan.CheckpointError, match="not a complete"):
+        stylegan.load(str(tmp_path / "broken.pt"), device="cpu")
