@@ -8,7 +8,6 @@ result free of aliasing. `fu`/`fd` are 1-D (separable) or 2-D (radial) filters.
 """
 import numpy as np
 
-from . import config
 from .bias_act import bias_act
 from .upfirdn2d import _get_filter_size, _parse_padding, upfirdn2d
 
