@@ -20,14 +20,14 @@ from . import config
 from .upfirdn2d import _get_filter_size, _parse_padding, is_channels_last, upfirdn2d
 
 
-def _conv2d(x, w, stride=1, padding=0, groups=1, transpose=False, flip_weight=True):
+def _conv2d(x, w, stride=1, padding=0, groups=1, transpose=False, flip_weight=True, bias=None):
     if not flip_weight and (w.shape[2] > 1 or w.shape[3] > 1):
         w = w.flip([2, 3])
     if is_channels_last(x):
         w = w.contiguous(memory_format=torch.channels_last)  # keeps the output channels-last too
     if transpose:
-        return F.conv_transpose2d(x, w, stride=stride, padding=padding, groups=groups)
-    return F.conv2d(x, w, stride=stride, padding=padding, groups=groups)
+        return F.conv_transpose2d(x, w, bias=bias, stride=stride, padding=padding, groups=groups)
+    return F.conv2d(x, w, bias=bias, stride=stride, padding=padding, groups=groups)
 
 
 _weight_caches = {}  # id(weight) -> (weakref to it, {key: derived tensor})

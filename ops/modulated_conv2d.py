@@ -14,7 +14,7 @@ import torch
 
 from . import config
 from .bias_act import bias_act
-from .conv2d_resample import conv2d_resample, weight_cache
+from .conv2d_resample import _conv2d, conv2d_resample, weight_cache
 from .upfirdn2d import is_channels_last
 
 
@@ -72,6 +72,20 @@ def modulated_conv2d_ref(
     return x
 
 
+def _demodulation(weight, styles):
+    """rsqrt(sum_ik (s_i w_ijk)^2 + eps) as s^2 . (sum_k w^2): one small matrix product,
+    with sum_k w^2 kept beside the weight while it does not change. [N, O]"""
+    wsq = weight_cache(weight, "wsq", lambda w: w.square().sum(dim=[2, 3]).t().contiguous())  # [I, O]
+    return (styles.square() @ wsq + 1e-8).rsqrt()
+
+
+def _shared_kernel(weight, x):
+    """The unmodulated kernel in x's dtype and memory layout, built once per weight."""
+    if is_channels_last(x):
+        return weight_cache(weight, ("channels_last", x.dtype), lambda w: w.to(x.dtype).contiguous(memory_format=torch.channels_last))
+    return weight.to(x.dtype)
+
+
 def modulated_conv2d_fast(x, weight, styles, noise=None, up=1, down=1, padding=0, resample_filter=None,
                           demodulate=True, flip_weight=True, fused_modconv=None):
     """The same maths with fewer passes over the weights: the demodulation coefficients
@@ -89,13 +103,11 @@ def modulated_conv2d_fast(x, weight, styles, noise=None, up=1, down=1, padding=0
     elif fused_modconv is None:
         fused_modconv = True
 
-    dcoefs = None
-    if demodulate:
-        dcoefs = (styles.square() @ weight.square().sum(dim=[2, 3]).t() + 1e-8).rsqrt()  # [N, O]
+    dcoefs = _demodulation(weight, styles) if demodulate else None
 
     if not fused_modconv:
         x = x * styles.to(x.dtype).reshape(N, I, 1, 1)
-        x = conv2d_resample(x, weight.to(x.dtype), f=resample_filter, up=up, down=down, padding=padding, flip_weight=flip_weight)
+        x = conv2d_resample(x, _shared_kernel(weight, x), f=resample_filter, up=up, down=down, padding=padding, flip_weight=flip_weight)
         if demodulate and noise is not None:
             if no_grad:
                 return x.mul_(dcoefs.to(x.dtype).reshape(N, O, 1, 1)).add_(noise.to(x.dtype))
@@ -126,10 +138,6 @@ def modulated_conv2d(x, weight, styles, noise=None, up=1, down=1, padding=0, res
               demodulate=demodulate, flip_weight=flip_weight, fused_modconv=fused_modconv)
 
 
-def _fmt(x):
-    return torch.channels_last if is_channels_last(x) else torch.contiguous_format
-
-
 def modulated_conv2d_bias_act_ref(x, weight, styles, bias, noise=None, up=1, padding=0, resample_filter=None,
                                   demodulate=True, flip_weight=True, act="lrelu", gain=1.0, clamp=None):
     """A whole StyleGAN2 synthesis layer after the affine: modulated conv, noise, then
@@ -152,8 +160,7 @@ def modulated_conv2d_bias_act_fast(x, weight, styles, bias, noise=None, up=1, pa
     O, I, kh, kw = weight.shape
     gain = float(gain)
     if demodulate:
-        wsq = weight_cache(weight, "wsq", lambda w: w.square().sum(dim=[2, 3]).t().contiguous())  # [I, O]
-        d = (styles.square() @ wsq + 1e-8).rsqrt()
+        d = _demodulation(weight, styles)
     else:
         d = torch.ones([N, O], dtype=styles.dtype, device=styles.device)
     d = d * gain  # [N, O]: every output channel's scale, gain included
@@ -162,17 +169,13 @@ def modulated_conv2d_bias_act_fast(x, weight, styles, bias, noise=None, up=1, pa
     if fused:
         w = weight * (styles.reshape(N, 1, I, 1, 1) * d.reshape(N, O, 1, 1, 1))[0]
         if up == 1 and flip_weight and padding == kh // 2 == kw // 2:  # a plain correlation: bias rides along
-            x = torch.nn.functional.conv2d(x, w.to(x.dtype).contiguous(memory_format=_fmt(x)), bias=b, padding=padding)
+            x = _conv2d(x, w.to(x.dtype), padding=padding, bias=b)
             b = None
         else:
             x = conv2d_resample(x, w.to(x.dtype), f=resample_filter, up=up, padding=padding, flip_weight=flip_weight)
     else:
         x = x * styles.to(x.dtype).reshape(N, I, 1, 1)
-        if is_channels_last(x):
-            wx = weight_cache(weight, ("channels_last", x.dtype), lambda w: w.to(x.dtype).contiguous(memory_format=torch.channels_last))
-        else:
-            wx = weight.to(x.dtype)
-        x = conv2d_resample(x, wx, f=resample_filter, up=up, padding=padding, flip_weight=flip_weight)
+        x = conv2d_resample(x, _shared_kernel(weight, x), f=resample_filter, up=up, padding=padding, flip_weight=flip_weight)
         x.mul_(d.to(x.dtype).reshape(N, O, 1, 1))
     if noise is not None:
         x.add_(noise.to(x.dtype) * gain)
