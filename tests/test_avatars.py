@@ -1,0 +1,97 @@
+"""The dataset builder: labelled, deterministic renders whose labels match the pixels."""
+import numpy as np
+import pytest
+
+pytest.importorskip("py_avataaars")
+pytest.importorskip("cairosvg")
+
+from training import avatars  # noqa: E402
+
+
+def base_face(**overrides):
+    """A plain face: short hair, no glasses, no beard; overrides by class name."""
+    names = dict(skin_color="LIGHT", top_type="SHORT_HAIR_SHORT_FLAT", hair_color="BROWN", hat_color="BLACK",
+                 accessories_type="DEFAULT", facial_hair_type="DEFAULT", facial_hair_color="BLACK",
+                 mouth_type="DEFAULT", eye_type="DEFAULT", eyebrow_type="DEFAULT", clothe_type="HOODIE",
+                 clothe_color="BLUE_01", clothe_graphic_type="BAT")
+    names.update(overrides)
+    return {a: avatars.attribute_classes(a).index(v) for a, v in names.items()}
+
+
+def hex_rgb(h):
+    return np.array([int(h[i:i + 2], 16) for i in (1, 3, 5)])
+
+
+def test_render_is_a_64px_rgb_face_on_the_background():
+    img = avatars.render(base_face())
+    assert img.shape == (64, 64, 3) and img.dtype == np.uint8
+    assert np.abs(img[1, 1].astype(int) - hex_rgb(avatars.BACKGROUND)).max() <= 1  # corner: background
+    assert img.std() > 30  # and a drawing in the middle
+
+
+@pytest.mark.parametrize("skin", ["PALE", "BLACK", "TANNED", "DARK_BROWN"])
+def test_skin_label_is_the_skin_colour_on_the_cheek(skin):
+    import py_avataaars
+    img = avatars.render(base_face(skin_color=skin))
+    cheek = img[40, 22].astype(int)  # left cheek, below the eye
+    assert np.abs(cheek - hex_rgb(py_avataaars.SkinColor[skin].main_value)).max() <= 12, cheek
+
+
+def test_accessory_label_changes_the_eyes_only():
+    plain = avatars.render(base_face()).astype(int)
+    glasses = avatars.render(base_face(accessories_type="SUNGLASSES")).astype(int)
+    changed = np.abs(plain - glasses).max(axis=2) > 20
+    ys, xs = np.nonzero(changed)
+    assert changed.sum() > 50
+    assert 18 <= ys.min() and ys.max() <= 40  # a band around the eyes, nothing at the top or the collar
+
+
+def test_make_face_is_deterministic_and_varied():
+    a_img, a_lab = avatars.make_face(0, 7)
+    b_img, b_lab = avatars.make_face(0, 7)
+    assert np.array_equal(a_img, b_img) and a_lab == b_lab
+    c_img, _ = avatars.make_face(0, 8)
+    d_img, _ = avatars.make_face(1, 7)
+    assert not np.array_equal(a_img, c_img) and not np.array_equal(a_img, d_img)
+
+
+def test_sampling_is_natural_and_hidden_attributes_are_minus_one():
+    rng = np.random.default_rng(0)
+    draws = [avatars.sample_attributes(rng) for _ in range(3000)]
+    classes = {a: avatars.attribute_classes(a) for a in avatars.ATTRIBUTES}
+    no_glasses = np.mean([d["accessories_type"] == classes["accessories_type"].index("DEFAULT") for d in draws])
+    assert 0.72 < no_glasses < 0.84  # most faces wear no glasses (uniform sampling: 1 in 7)
+    no_beard = np.mean([d["facial_hair_type"] == 0 for d in draws])
+    assert no_beard > 0.7
+    for d in draws:
+        top = classes["top_type"][d["top_type"]]
+        assert (d["hair_color"] == -1) == (top not in avatars.COLOURED_HAIR_TOPS)
+        assert (d["hat_color"] == -1) == (top not in avatars.HAT_TOPS)
+        assert (d["facial_hair_color"] == -1) == (d["facial_hair_type"] == 0)
+        for a, v in d.items():
+            assert -1 <= v < len(classes[a])
+    # every value of the visible attributes occurs
+    for a in ("skin_color", "mouth_type", "eye_type", "clothe_type"):
+        assert {d[a] for d in draws} == set(range(len(classes[a])))
+
+
+def test_build_writes_resumable_shards_and_load_split_reads_them(tmp_path, monkeypatch):
+    monkeypatch.setattr(avatars, "SHARD_SIZE", 3)
+    avatars.build(tmp_path, n_train=5, n_heldout=2, seed=3, workers=1, progress=False)
+    names = sorted(p.name for p in tmp_path.glob("*.npz"))
+    assert names == ["heldout-00000.npz", "train-00000.npz", "train-00001.npz"]
+    images, labels = avatars.load_split(tmp_path, "train")
+    assert images.shape == (5, 64, 64, 3)
+    img4, lab4 = avatars.make_face(3, 4)
+    assert np.array_equal(images[4], img4)
+    assert all(labels[a][4] == lab4[a] for a in avatars.ATTRIBUTES)
+    held, _ = avatars.load_split(tmp_path, "heldout")
+    assert np.array_equal(held[0], avatars.make_face(3, avatars.SPLITS["heldout"])[0])
+    # resuming keeps finished shards; other settings in the same folder are refused
+    mtime = (tmp_path / "train-00000.npz").stat().st_mtime_ns
+    (tmp_path / "train-00001.npz").unlink()
+    avatars.build(tmp_path, n_train=5, n_heldout=2, seed=3, workers=1, progress=False)
+    assert (tmp_path / "train-00000.npz").stat().st_mtime_ns == mtime
+    assert np.array_equal(avatars.load_split(tmp_path, "train")[0], images)
+    with pytest.raises(SystemExit):
+        avatars.build(tmp_path, n_train=5, n_heldout=2, seed=4, workers=1, progress=False)

@@ -1,0 +1,86 @@
+"""The quality numbers: Frechet distance against its closed form, ~0 for identical sets and
+large for noise; total-variation distance; the attribute classifier learns labels it can see."""
+import numpy as np
+import pytest
+import torch
+
+from metrics.classifier import AttributeClassifier, accuracy, train_classifier, with_none
+from metrics.frechet import compare, feature_distance, frechet_distance, gaussian, tv_distance
+
+
+def test_frechet_distance_matches_the_closed_form_for_diagonal_gaussians():
+    rng = np.random.default_rng(0)
+    mu1, mu2 = rng.normal(size=5), rng.normal(size=5)
+    s1, s2 = rng.uniform(0.5, 2, 5), rng.uniform(0.5, 2, 5)  # standard deviations
+    expect = np.sum((mu1 - mu2) ** 2) + np.sum((s1 - s2) ** 2)
+    assert frechet_distance(mu1, np.diag(s1 ** 2), mu2, np.diag(s2 ** 2)) == pytest.approx(expect, rel=1e-9)
+
+
+def test_frechet_distance_is_rotation_invariant_and_zero_for_identical_sets():
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(2000, 8)) @ rng.normal(size=(8, 8))
+    assert abs(feature_distance(a, a)) < 1e-6
+    q, _ = np.linalg.qr(rng.normal(size=(8, 8)))
+    b = rng.normal(size=(2000, 8)) * 2 + 1
+    assert feature_distance(a @ q, b @ q) == pytest.approx(feature_distance(a, b), rel=1e-6)
+    mu, sigma = gaussian(a)
+    assert np.allclose(mu, a.mean(0)) and np.allclose(sigma, np.cov(a.T))
+
+
+def test_tv_distance():
+    assert tv_distance(np.array([0, 0, 1, 1]), np.array([0, 0, 1, 1]), 3) == 0
+    assert tv_distance(np.array([0, 0, 0, 0]), np.array([1, 1, 1, 1]), 3) == 1
+    assert tv_distance(np.array([0, 0, 1, 1]), np.array([0, 1, 1, 1]), 3) == pytest.approx(0.25)
+
+
+def squares(n, seed):
+    """16x16 images with a square whose colour (3 classes) and side (2 classes, or hidden) are labels."""
+    rng = np.random.default_rng(seed)
+    colours = np.array([[220, 30, 30], [30, 200, 30], [30, 30, 220]])
+    img = np.full((n, 16, 16, 3), 128, np.uint8)
+    colour = rng.integers(0, 3, n)
+    side = rng.integers(-1, 2, n)  # -1: no square drawn in the corner (the attribute does not show)
+    for i in range(n):
+        img[i, 4:12, 4:12] = colours[colour[i]]
+        if side[i] >= 0:
+            img[i, 0:4, 12 * side[i]:12 * side[i] + 4] = 255
+    return img, {"colour": colour, "corner": side}
+
+
+@pytest.fixture(scope="module")
+def toy_classifier():
+    images, labels = squares(600, 0)
+    return train_classifier(images, labels, {"colour": ["r", "g", "b"], "corner": ["left", "right"]},
+                            epochs=3, batch_size=32, lr=3e-3, progress=False)
+
+
+def test_classifier_learns_visible_attributes_and_the_none_class(toy_classifier):
+    images, labels = squares(300, 1)
+    acc = accuracy(toy_classifier, images, labels)
+    assert acc["colour"] > 0.95 and acc["corner"] > 0.9, acc
+    assert list(with_none(labels, toy_classifier.attributes)["corner"][labels["corner"] < 0]) == \
+        [2] * int((labels["corner"] < 0).sum())
+
+
+def test_classifier_round_trips_through_save_pretrained(toy_classifier, tmp_path):
+    from metrics.classifier import load
+    toy_classifier.save_pretrained(tmp_path)
+    again = load(tmp_path)
+    images, _ = squares(20, 2)
+    f1, p1 = toy_classifier.predict(images)
+    f2, p2 = again.predict(images)
+    assert np.allclose(f1, f2) and all(np.array_equal(p1[a], p2[a]) for a in p1)
+    assert isinstance(again, AttributeClassifier) and again.attributes == toy_classifier.attributes
+
+
+def test_compare_is_near_zero_for_the_same_set_and_large_for_noise(toy_classifier):
+    real_a, _ = squares(400, 3)
+    real_b, _ = squares(400, 4)
+    noise = np.random.default_rng(5).integers(0, 256, real_a.shape, dtype=np.uint8)
+    same = compare(toy_classifier, real_a, real_a)
+    floor = compare(toy_classifier, real_a, real_b)
+    bad = compare(toy_classifier, real_a, noise)
+    # ~0: these toy features are low-rank, so sqrtm is only good to ~1e-5 of the scale
+    assert abs(same["fd"]) < 1e-4 * bad["fd"] and abs(same["fd"]) < floor["fd"] and same["tv_mean"] == 0
+    assert bad["fd"] > 20 * max(floor["fd"], 1e-3), (floor["fd"], bad["fd"])
+    assert bad["tv_mean"] > 5 * floor["tv_mean"] + 0.05

@@ -1,0 +1,135 @@
+"""The training package: a few steps of a tiny config give finite losses and move the weights,
+resuming from a saved state is exact, and the parts behave as their definitions say."""
+import numpy as np
+import pytest
+import torch
+
+from training.augment import cutout, diff_augment, translation
+from training.discriminator import Discriminator, MinibatchStdLayer
+from training.train import Trainer, TrainConfig, batch_indices
+
+
+def tiny_config(run, **kw):
+    cfg = dict(data="", run=str(run), batch=4, z_dim=16, w_dim=16, mapping_layers=2, channel_base=128,
+               channel_max=16, r1_interval=2, r1_gamma=1.0, snapshot_kimg=0.008, grid_size=2, kimg=0.016)
+    cfg.update(kw)
+    return TrainConfig(**cfg)
+
+
+@pytest.fixture(scope="module")
+def images():
+    rng = np.random.default_rng(0)
+    img = np.zeros((24, 16, 16, 3), np.uint8)
+    for i in range(len(img)):  # coloured squares at random places: something to learn
+        y, x = rng.integers(0, 10, 2)
+        img[i, y:y + 6, x:x + 6] = rng.integers(0, 256, 3)
+    return img
+
+
+def params(module):
+    return {k: v.clone() for k, v in module.state_dict().items()}
+
+
+def test_steps_give_finite_losses_and_update_weights(tmp_path, images):
+    t = Trainer(tiny_config(tmp_path), images=images)
+    before = params(t.G)
+    history = [t.train_step() for _ in range(4)]
+    for stats in history:
+        assert all(np.isfinite(v) for v in stats.values()), stats
+    assert ["R1" in s for s in history] == [True, False, True, False]  # lazy R1 every r1_interval=2 steps
+    assert history[0]["R1"] > 0 and t.step == 4
+    after = params(t.G)
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    assert not torch.equal(t.G_ema.mapping.w_avg, torch.zeros_like(t.G_ema.mapping.w_avg))  # w_avg tracked and copied
+
+
+@pytest.mark.parametrize("bf16", [False, True])
+def test_resume_is_exact(tmp_path, images, bf16):
+    straight = Trainer(tiny_config(tmp_path / "a", bf16=bf16, augment="color,translation,cutout"), images=images)
+    for _ in range(5):
+        straight.train_step()
+
+    first = Trainer(tiny_config(tmp_path / "b", bf16=bf16, augment="color,translation,cutout"), images=images)
+    for _ in range(2):
+        first.train_step()
+    first.save()
+    del first
+    second = Trainer(tiny_config(tmp_path / "b", bf16=bf16, augment="color,translation,cutout"), images=images)
+    assert second.resume() and second.step == 2
+    for _ in range(3):
+        second.train_step()
+    for name in ("G", "D", "G_ema"):
+        a, b = getattr(straight, name).state_dict(), getattr(second, name).state_dict()
+        for k in a:
+            assert torch.equal(a[k], b[k]), (name, k)
+    assert straight.opt_D.state_dict()["state"][0]["exp_avg"].equal(second.opt_D.state_dict()["state"][0]["exp_avg"])
+
+
+def test_fit_writes_grids_snapshots_and_stops_at_kimg(tmp_path, images):
+    t = Trainer(tiny_config(tmp_path), images=images)
+    t.fit(progress=False)
+    assert t.nimg == 16
+    assert (tmp_path / "state.pt").exists() and (tmp_path / "grids" / "reals.png").exists()
+    assert sorted(p.name for p in (tmp_path / "snapshots").iterdir()) == ["G_ema-000000"]
+    from PIL import Image
+    assert Image.open(tmp_path / "grids" / "fakes000000.png").size == (32, 32)
+    import stylegan
+    G = stylegan.load(str(tmp_path / "snapshots" / "G_ema-000000"))
+    assert G(torch.zeros(1, 16), None).shape == (1, 3, 16, 16)
+    t2 = Trainer(tiny_config(tmp_path, batch=8), images=images)
+    with pytest.raises(SystemExit):
+        t2.resume()  # another batch size cannot continue this run
+
+
+def test_resume_refuses_a_state_of_another_network(tmp_path, images):
+    Trainer(tiny_config(tmp_path), images=images).save()
+    with pytest.raises(SystemExit):
+        Trainer(tiny_config(tmp_path, channel_max=8), images=images).resume()
+
+
+def test_batch_indices_cover_each_epoch_once():
+    n, b = 10, 4
+    seen = np.concatenate([batch_indices(n, b, 0, s) for s in range(5)])  # 20 = two epochs
+    assert sorted(seen[:10]) == list(range(10)) and sorted(seen[10:]) == list(range(10))
+    assert not np.array_equal(seen[:10], seen[10:])
+    assert np.array_equal(batch_indices(n, b, 0, 3), batch_indices(n, b, 0, 3))
+
+
+def test_discriminator_scores_and_names():
+    D = Discriminator(32, channel_base=256, channel_max=32)
+    x = torch.randn(4, 3, 32, 32)
+    assert D(x).shape == (4, 1)
+    names = set(D.state_dict())
+    # the official module names (stylegan2-ada-pytorch's DiscriminatorBlock / Epilogue)
+    for k in ("b32.fromrgb.weight", "b32.conv0.weight", "b32.conv1.bias", "b32.skip.weight", "b8.conv1.weight",
+              "b4.conv.weight", "b4.fc.weight", "b4.out.bias"):
+        assert k in names, k
+
+
+def test_minibatch_std_matches_its_definition():
+    x = torch.randn(8, 6, 4, 4)
+    y = MinibatchStdLayer(group_size=4)(x)
+    assert y.shape == (8, 7, 4, 4)
+    for i in range(8):  # sample i sits in group (i % 2): samples i, i+2, i+4, i+6 of its group
+        group = x[i % 2::2]
+        expect = group.std(dim=0, unbiased=False).mean()
+        assert torch.allclose(y[i, 6], expect.expand(4, 4), atol=1e-5)
+
+
+def test_diff_augment_translation_and_cutout():
+    x = torch.arange(16.0).reshape(1, 1, 4, 4).repeat(16, 1, 1, 1) + 1
+    g = torch.Generator().manual_seed(0)
+    t = translation(x, ratio=0.25, generator=g)
+    for img in t[:, 0]:  # each result is x shifted by at most one pixel, zero filled
+        ok = False
+        for dy in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                ref = torch.nn.functional.pad(x[0, 0], [1, 1, 1, 1])[1 + dy:5 + dy, 1 + dx:5 + dx]
+                ok |= torch.equal(img, ref)
+        assert ok
+    c = cutout(x, ratio=0.5, generator=g)
+    zeros = (c == 0).sum(dim=[1, 2, 3])
+    assert ((zeros >= 1) & (zeros <= 4)).all()  # a 2x2 square, possibly cut by the border
+    x = torch.randn(4, 3, 8, 8, requires_grad=True)
+    diff_augment(x, generator=g).sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
