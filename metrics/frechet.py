@@ -76,6 +76,7 @@ def main(argv=None):
     p.add_argument("--classifier", required=True)
     p.add_argument("--generator", help="a generator to measure (path, Hub id or registry name)")
     p.add_argument("--run", help="a training run folder: measure each of its snapshots/")
+    p.add_argument("--every", type=int, default=1, help="with --run: measure every this many snapshots (and the last)")
     p.add_argument("--num", type=int, default=10_000)
     p.add_argument("--out", help="write the numbers here (JSON)")
     a = p.parse_args(argv)
@@ -94,7 +95,8 @@ def main(argv=None):
         print("generator", report["generator"]["fd"], "psi 0.7", report["generator_psi0.7"]["fd"], flush=True)
     if a.run:
         curve = []
-        for snap in sorted(Path(a.run, "snapshots").glob("G_ema-*")):
+        snaps = sorted(Path(a.run, "snapshots").glob("G_ema-*"))
+        for snap in [s for i, s in enumerate(snaps) if i % a.every == 0 or i == len(snaps) - 1]:
             kimg = int(snap.name.split("-")[1])
             G = stylegan.load(str(snap))
             r = compare(clf, real_a, generate(G, n, seed=1))

@@ -51,6 +51,14 @@ def test_generate_through_the_api(app_url):
     assert "StyleGAN3Generator" in info
 
 
+def test_the_default_model_works_offline(app_url):
+    from PIL import Image
+    client = gradio_client.Client(app_url, verbose=False)
+    image, info = client.predict("avataaars-64", "", None, 3, 0.7, "const", api_name="/generate")
+    img = Image.open(image)
+    assert img.size == (64, 64) and len(set(img.getdata())) > 100  # a picture, not a flat square
+
+
 @pytest.mark.parametrize("hub_id,message", [
     ("", "offline"),                                   # the registry model cannot be downloaded here
     ("nobody/no-such-stylegan", "offline"),

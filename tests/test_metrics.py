@@ -2,7 +2,6 @@
 large for noise; total-variation distance; the attribute classifier learns labels it can see."""
 import numpy as np
 import pytest
-import torch
 
 from metrics.classifier import AttributeClassifier, accuracy, train_classifier, with_none
 from metrics.frechet import compare, feature_distance, frechet_distance, gaussian, tv_distance

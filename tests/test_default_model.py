@@ -1,0 +1,87 @@
+"""The embedded default model: loads with no network, gives varied faces whose attribute
+frequencies match the data's, and ships its classifier and model card."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+import stylegan
+from checkpoints import default_entry
+from conftest import ROOT
+
+MODEL = os.path.join(ROOT, "checkpoints", "avataaars64")
+
+
+@pytest.fixture(scope="module")
+def G():
+    return stylegan.load(device="cpu")
+
+
+@pytest.fixture(scope="module")
+def classifier():
+    from metrics.classifier import load
+    return load(os.path.join(MODEL, "classifier"))
+
+
+def test_default_is_the_shipped_model_and_needs_no_network(G, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    entry = default_entry()
+    assert entry.name == "avataaars-64" and entry.path == MODEL and entry.format == "hub-native"
+    assert type(G).__name__ == "StyleGAN2Generator" and G.img_resolution == 64
+    stylegan.clear_cache()
+    assert type(stylegan.load("avataaars-64", device="cpu")) is type(G)
+
+
+def test_images_are_varied_and_not_degenerate(G):
+    from editing.generate import generate_images
+    images = np.stack([np.asarray(im, np.float64) for im in generate_images(G, list(range(16)), truncation_psi=0.7, noise_mode="const")])
+    assert images.shape == (16, 64, 64, 3)
+    assert (images.reshape(16, -1).std(axis=1) > 25).all()  # each image has structure, not a flat colour
+    diffs = [np.abs(images[i] - images[j]).mean() for i in range(16) for j in range(i + 1, 16)]
+    assert min(diffs) > 5  # no two seeds give the same face (no mode collapse)
+    corners = images[:, :3, :3].reshape(-1, 3).mean(axis=0)
+    assert np.abs(corners - [0xDC, 0xE6, 0xF0]).max() < 20  # the dataset's flat background
+
+
+def test_attribute_frequencies_of_samples_follow_the_data(G, classifier):
+    from metrics.frechet import generate
+    from training.avatars import attribute_probabilities
+    fake = generate(G, 300, seed=5)
+    _, pred = classifier.predict(fake)
+    for attr in ("skin_color", "mouth_type", "accessories_type"):
+        p = attribute_probabilities(attr)
+        q = np.bincount(pred[attr], minlength=len(p) + 1)[: len(p)] / len(fake)
+        assert 0.5 * np.abs(p - q).sum() < 0.25, (attr, p.round(2), q.round(2))
+    noise = np.random.default_rng(0).integers(0, 256, (300, 64, 64, 3), dtype=np.uint8)
+    _, pred_noise = classifier.predict(noise)
+    p = attribute_probabilities("skin_color")
+    q = np.bincount(pred_noise["skin_color"], minlength=len(p) + 1)[: len(p)] / 300
+    assert 0.5 * np.abs(p - q).sum() > 0.3  # the check can fail
+
+
+def test_shipped_classifier_reads_fresh_faces(classifier):
+    pytest.importorskip("cairosvg")
+    from metrics.classifier import with_none
+    from training.avatars import make_face
+    faces = [make_face(12345, i) for i in range(60)]  # a seed the dataset never used
+    images = np.stack([f[0] for f in faces])
+    labels = with_none({a: np.array([f[1][a] for f in faces]) for a in classifier.attributes}, classifier.attributes)
+    _, pred = classifier.predict(images)
+    for attr in ("skin_color", "top_type", "accessories_type", "clothe_color"):
+        assert (pred[attr] == labels[attr]).mean() >= 0.85, attr
+
+
+def test_model_card_numbers_and_size():
+    card = open(os.path.join(MODEL, "README.md")).read()
+    assert "Pablo Stanley" in card and "Frechet distance" in card and "samples_psi0.7.png" in card
+    assert os.path.exists(os.path.join(MODEL, "samples_psi0.7.png"))
+    metrics = json.load(open(os.path.join(MODEL, "metrics.json")))
+    assert metrics["num_images"] == 10_000
+    assert metrics["real_vs_real"]["fd"] < metrics["generator"]["fd"]
+    training = json.load(open(os.path.join(MODEL, "training.json")))
+    assert training["kimg"] > 0
+    size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(os.path.join(ROOT, "checkpoints")) for f in fs)
+    assert size < 60e6
+    with open(os.path.join(MODEL, "config.json")) as f:
+        assert json.load(f)["_class_name"] == "StyleGAN2Generator"

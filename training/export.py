@@ -1,0 +1,162 @@
+"""Turn a training run into the shipped model folder: the EMA generator as config.json +
+safetensors, the attribute classifier beside it, a psi=0.7 sample grid, the numbers, and a
+model card written from them.
+
+    python -m training.export --run runs/avataaars64 --classifier runs/classifier \
+        --metrics runs/metrics.json --out checkpoints/avataaars64
+
+Re-running it after more training refreshes everything in the folder.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .train import Trainer, TrainConfig
+
+
+def sample_grid(G, path: Path, n: int = 64, psi: float = 0.7, seed: int = 0, scale: int = 2) -> None:
+    """n samples of seeds seed..seed+n-1 (z as NVIDIA's gen_images.py draws them) in a square grid."""
+    from PIL import Image
+
+    from editing.generate import generate_images
+    images = generate_images(G, list(range(seed, seed + n)), truncation_psi=psi, noise_mode="const")
+    side = int(np.ceil(np.sqrt(n)))
+    w, h = images[0].size
+    grid = Image.new("RGB", (side * w, side * h), "white")
+    for i, im in enumerate(images):
+        grid.paste(im, ((i % side) * w, (i // side) * h))
+    grid.resize((side * w * scale, side * h * scale), Image.Resampling.NEAREST).save(path)
+
+
+def _fmt(x, digits=3):
+    return f"{x:.{digits}f}"
+
+
+def model_card(out: Path, training: dict, metrics: dict | None, accuracy: dict | None) -> str:
+    cfg = training["config"]
+    lines = [
+        "---",
+        "license: mit",
+        "library_name: diffusers",
+        "tags: [stylegan2, gan, unconditional-image-generation, cartoon-faces]",
+        "---",
+        "",
+        "# avataaars-64: a small StyleGAN2 of cartoon faces",
+        "",
+        "The default model of StyleGAN Studio: shipped inside the project so that the Space and",
+        "`stylegan.load()` work with no network. A StyleGAN2 generator (config-f layout, skip",
+        "generator, residual discriminator) trained from scratch on 64x64 cartoon faces.",
+        "",
+        "![64 samples, psi=0.7](samples_psi0.7.png)",
+        "",
+        "*Seeds 0-63, truncation psi = 0.7, constant noise.*",
+        "",
+        "## Data, licence and credit",
+        "",
+        f"{training['train_images']:,} faces rendered offline by `training/avatars.py` (the held-out split of "
+        f"{training['heldout_images']:,} was never used for training): artwork **Avataaars by Pablo Stanley**",
+        "(https://avataaars.com, free for personal and commercial use), templates from the MIT-licensed",
+        "`py-avataaars` package, rasterised with CairoSVG. Attributes (skin, hair and hair colour, hats,",
+        "glasses, facial hair, mouth, eyes, eyebrows, clothes) are drawn at hand-set, natural frequencies.",
+        "The weights are released under the MIT licence.",
+        "",
+        "## Network and training",
+        "",
+        f"- Generator: {training['g_params']:,} parameters (z = w = {cfg['z_dim']}, {cfg['mapping_layers']} mapping layers, "
+        f"channels min({cfg['channel_base']} / resolution, {cfg['channel_max']})); discriminator {training['d_params']:,}.",
+        f"- Images shown to the discriminator: **{training['kimg'] * 1000:,.0f}** ({training['kimg']:.0f} kimg), batch {cfg['batch']}.",
+        f"- Loss: non-saturating logistic, lazy R1 (gamma = {cfg['r1_gamma']}, every {cfg['r1_interval']} steps), "
+        f"style mixing p = {cfg['style_mixing_prob']}, G EMA half-life {cfg['ema_kimg']} kimg, Adam lr {cfg['g_lr']} betas (0, 0.99)"
+        + (", convolutions in bfloat16 (autocast)" if cfg.get("bf16") else "") + ".",
+        f"- Training time: {training['hours']:.2f} h on {training['hardware']}.",
+        "",
+        "## Quality",
+        "",
+    ]
+    if metrics:
+        rr = metrics["real_vs_real"]
+        lines += [
+            "Inception weights cannot be had offline, so quality is measured in the domain, with the attribute",
+            "classifier shipped in `classifier/`: the Frechet distance between its penultimate features",
+            f"(`metrics/frechet.py`) on {metrics['num_images']:,} real and {metrics['num_images']:,} generated images",
+            "(psi = 1 unless stated), and per attribute the total-variation distance between the label",
+            "distributions it predicts on real and on generated images. Lower is better for both.",
+            "",
+            "| | Frechet distance | mean TV |",
+            "|---|---|---|",
+            f"| real vs real (two disjoint sets: the floor) | {_fmt(rr['fd'])} | {_fmt(rr['tv_mean'])} |",
+        ]
+        if "generator" in metrics:
+            g = metrics["generator"]
+            g7 = metrics["generator_psi0.7"]
+            lines += [f"| this model, psi = 1 | {_fmt(g['fd'])} | {_fmt(g['tv_mean'])} |",
+                      f"| this model, psi = 0.7 | {_fmt(g7['fd'])} | {_fmt(g7['tv_mean'])} |", "",
+                      "| attribute | TV, psi = 1 |", "|---|---|"]
+            lines += [f"| {a} | {_fmt(v)} |" for a, v in g["tv"].items()]
+        if metrics.get("curve"):
+            lines += ["", "Over training (EMA generator, psi = 1):", "", "| kimg | Frechet distance | mean TV |", "|---|---|---|"]
+            lines += [f"| {c['kimg']} | {_fmt(c['fd'])} | {_fmt(c['tv_mean'])} |" for c in metrics["curve"]]
+        lines.append("")
+    if accuracy:
+        lines += ["## The attribute classifier (`classifier/`)", "",
+                  f"A 4-stage CNN (`metrics/classifier.py`), {accuracy['epochs']} epochs on the training images. Held-out accuracy",
+                  "per attribute (each head also has a class \"none\" for attributes that do not show):", "",
+                  "| attribute | held-out accuracy |", "|---|---|"]
+        lines += [f"| {a} | {v:.3f} |" for a, v in accuracy["heldout_accuracy"].items()]
+        lines.append("")
+    lines += ["## Use", "", "```python", "import stylegan", "G = stylegan.load()  # or stylegan.load(\"avataaars-64\")",
+              "img = G(z, None, truncation_psi=0.7, noise_mode=\"const\")  # [N, 3, 64, 64] in [-1, 1]", "```", ""]
+    return "\n".join(lines)
+
+
+def export(run: Path, out: Path, classifier: Path | None, metrics: Path | None, data_info: dict) -> None:
+    state = torch.load(run / "state.pt", map_location="cpu", weights_only=True)
+    cfg = TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in state["config"].items()})
+    trainer = Trainer(cfg, images=np.zeros((1, data_info["resolution"], data_info["resolution"], 3), np.uint8))
+    trainer.load_state_dict(state)
+    G = trainer.G_ema.eval().requires_grad_(False)
+    out.mkdir(parents=True, exist_ok=True)
+    G.save_pretrained(out)
+    sample_grid(G, out / "samples_psi0.7.png")
+    training = {"config": state["config"], "kimg": trainer.nimg / 1000, "hours": trainer.seconds / 3600,
+                "hardware": data_info.get("hardware") or f"{platform.processor() or platform.machine()} CPU, 2 cores (no GPU)",
+                "g_params": sum(p.numel() for p in trainer.G.parameters()),
+                "d_params": sum(p.numel() for p in trainer.D.parameters()),
+                "train_images": data_info["n_train"], "heldout_images": data_info["n_heldout"]}
+    (out / "training.json").write_text(json.dumps(training, indent=1))
+    accuracy = None
+    if classifier is not None:
+        shutil.copytree(classifier, out / "classifier", dirs_exist_ok=True)
+        acc_path = out / "classifier" / "accuracy.json"
+        accuracy = json.loads(acc_path.read_text()) if acc_path.exists() else None
+    numbers = None
+    if metrics is not None:
+        shutil.copy(metrics, out / "metrics.json")
+        numbers = json.loads(metrics.read_text())
+    (out / "README.md").write_text(model_card(out, training, numbers, accuracy))
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--run", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--data", default="data/avataaars", help="the dataset folder (for its dataset.json)")
+    p.add_argument("--classifier")
+    p.add_argument("--metrics")
+    p.add_argument("--hardware", help="what it was trained on, for the model card")
+    a = p.parse_args(argv)
+    info = json.loads(Path(a.data, "dataset.json").read_text())
+    info["hardware"] = a.hardware
+    export(Path(a.run), Path(a.out), Path(a.classifier) if a.classifier else None,
+           Path(a.metrics) if a.metrics else None, info)
+
+
+if __name__ == "__main__":
+    main()
