@@ -75,7 +75,7 @@ def model_card(out: Path, training: dict, metrics: dict | None, accuracy: dict |
         f"- Loss: non-saturating logistic, lazy R1 (gamma = {cfg['r1_gamma']}, every {cfg['r1_interval']} steps), "
         f"style mixing p = {cfg['style_mixing_prob']}, G EMA half-life {cfg['ema_kimg']} kimg, Adam lr {cfg['g_lr']} betas (0, 0.99)"
         + (", convolutions in bfloat16 (autocast)" if cfg.get("bf16") else "") + ".",
-        f"- Training time: {training['hours']:.2f} h on {training['hardware']}.",
+        f"- Training time: {training['hours']:.2f} h of training steps on {training['hardware']}.",
         "",
         "## Quality",
         "",
@@ -106,8 +106,9 @@ def model_card(out: Path, training: dict, metrics: dict | None, accuracy: dict |
         lines.append("")
     if accuracy:
         lines += ["## The attribute classifier (`classifier/`)", "",
-                  f"A 4-stage CNN (`metrics/classifier.py`), {accuracy['epochs']} epochs on the training images. Held-out accuracy",
-                  "per attribute (each head also has a class \"none\" for attributes that do not show):", "",
+                  f"A 4-stage CNN (`metrics/classifier.py`), {accuracy['epochs']} epochs on the first {accuracy['train_images']:,} training",
+                  f"images ({accuracy['train_seconds'] / 60:.0f} min on the same CPU). Accuracy on the {accuracy['heldout_images']:,} held-out faces per attribute",
+                  "(each head also has a class \"none\" for attributes that do not show):", "",
                   "| attribute | held-out accuracy |", "|---|---|"]
         lines += [f"| {a} | {v:.3f} |" for a, v in accuracy["heldout_accuracy"].items()]
         lines.append("")
