@@ -118,7 +118,7 @@ def accuracy(model, images, labels) -> dict[str, float]:
 
 
 def load(path) -> AttributeClassifier:
-    return AttributeClassifier.from_pretrained(str(path)).eval().requires_grad_(False)
+    return AttributeClassifier.from_pretrained(str(path), low_cpu_mem_usage=False).eval().requires_grad_(False)
 
 
 def main(argv=None):
