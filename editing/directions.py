@@ -1,0 +1,86 @@
+"""Directions in W that change one thing about an image, and moving along them.
+
+- SeFa (Shen & Zhou 2021, "Closed-Form Factorization of Latent Semantics in GANs"): the
+  style-modulation layers map w to styles by s = A w + b; the unit vectors n that change the
+  styles most, argmax |A n|, are the top eigenvectors of A^T A. Closed form, no sampling.
+- GANSpace (Harkonen et al. 2020): principal components of w = mapping(z) over random z.
+
+A direction is applied to chosen layers of W+: ws[:, layers] += strength * direction.
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+
+
+def style_affines(G) -> list[tuple[int, torch.nn.Module]]:
+    """(index into W+, affine layer) for every style the synthesis network computes."""
+    syn = G.synthesis
+    out = []
+    if hasattr(syn, "block_resolutions"):  # StyleGAN2: each block reads num_conv + num_torgb ws from its first
+        w_idx = 0
+        for res in syn.block_resolutions:
+            block = getattr(syn, f"b{res}")
+            convs = [m for m in (getattr(block, "conv0", None), block.conv1) if m is not None]
+            for k, layer in enumerate(convs):
+                out.append((w_idx + k, layer.affine))
+            if hasattr(block, "torgb"):
+                out.append((w_idx + block.num_conv, block.torgb.affine))
+            w_idx += block.num_conv
+    else:  # StyleGAN3: ws[0] drives the Fourier input's transform (not a style), ws[k + 1] layer k
+        for k, name in enumerate(syn.layer_names):
+            out.append((k + 1, getattr(syn, name).affine))
+    return out
+
+
+def affine_matrix(layer) -> torch.Tensor:
+    """A of s = A w + b as the layer applies it (equalized-lr gain included). [styles, w_dim]"""
+    return layer.weight.detach().float() * layer.weight_gain
+
+
+def sefa(G, layers: Optional[Sequence[int]] = None, num: int = 10) -> tuple[torch.Tensor, torch.Tensor]:
+    """SeFa directions for the given W+ layers (None = all): `num` unit vectors in W, strongest
+    first, and their eigenvalues. As in the paper's code, each row of A is normalised first, so
+    wide layers do not outvote narrow ones. ([num, w_dim], [num])"""
+    chosen = set(range(G.num_ws)) if layers is None else {int(i) for i in layers}
+    rows = [affine_matrix(a) for i, a in style_affines(G) if i in chosen]
+    if not rows:
+        raise ValueError(f"no style layers among {sorted(chosen)} (this model has ws 0..{G.num_ws - 1})")
+    A = torch.cat(rows).double()
+    A = A / A.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    eigvals, eigvecs = torch.linalg.eigh(A.T @ A)  # ascending
+    order = torch.argsort(eigvals, descending=True)[:num]
+    return eigvecs[:, order].T.float().contiguous(), eigvals[order].float()
+
+
+@torch.no_grad()
+def ganspace(G, num: int = 10, samples: int = 10_000, seed: int = 0, class_idx: Optional[int] = None):
+    """GANSpace: principal directions of W from `samples` random z (seeded). Returns unit
+    directions [num, w_dim], the standard deviation of w along each [num], and the mean w."""
+    from .latents import class_vector
+    device = next(G.parameters()).device
+    gen = torch.Generator().manual_seed(seed)
+    ws = []
+    for i in range(0, samples, 2000):
+        n = min(2000, samples - i)
+        z = torch.randn([n, G.z_dim], generator=gen).to(device)
+        ws.append(G.mapping(z, class_vector(G, class_idx, n))[:, 0].double())
+    w = torch.cat(ws)
+    mean = w.mean(dim=0)
+    _, S, Vh = torch.linalg.svd(w - mean, full_matrices=False)
+    std = S / np.sqrt(len(w) - 1)
+    return Vh[:num].float().contiguous(), std[:num].float(), mean.float()
+
+
+def apply_direction(ws: torch.Tensor, direction: torch.Tensor, strength: float,
+                    layers: Optional[Sequence[int]] = None) -> torch.Tensor:
+    """ws [N, num_ws, w_dim] moved by strength * direction [w_dim] on `layers` (None = all)."""
+    out = ws.clone()
+    d = direction.to(ws.device, ws.dtype).reshape(1, 1, -1) * float(strength)
+    if layers is None:
+        return out + d
+    idx = torch.as_tensor(list(layers), dtype=torch.long, device=ws.device)
+    out[:, idx] += d
+    return out

@@ -1,0 +1,126 @@
+"""Latent arithmetic: mapping seeds to W, style mixing, interpolation.
+
+Shapes: z [N, z_dim]; w [N, w_dim]; ws (W+) [N, num_ws, w_dim], one w per synthesis layer
+(StyleGAN2: two per resolution, the ToRGB sharing the next layer's; StyleGAN3: one per layer).
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+
+from .generate import seed_to_z
+
+
+def _device(G):
+    return next(G.parameters()).device
+
+
+def class_vector(G, class_idx: Optional[int], n: int = 1) -> Optional[torch.Tensor]:
+    """One-hot labels for a conditional model (None for an unconditional one)."""
+    if not G.c_dim:
+        return None
+    if class_idx is None or not 0 <= int(class_idx) < G.c_dim:
+        raise ValueError(f"this model is conditional: pick a class between 0 and {G.c_dim - 1}")
+    c = torch.zeros([n, G.c_dim], device=_device(G))
+    c[:, int(class_idx)] = 1
+    return c
+
+
+def seeds_to_z(G, seeds: Sequence[int]) -> torch.Tensor:
+    """z for each seed, drawn as the official scripts do. [N, z_dim]"""
+    return torch.from_numpy(np.concatenate([seed_to_z(s, G.z_dim) for s in seeds])).to(_device(G), torch.float32)
+
+
+@torch.no_grad()
+def seeds_to_ws(G, seeds: Sequence[int], truncation_psi: float = 1.0, truncation_cutoff: Optional[int] = None,
+                class_idx: Optional[int] = None) -> torch.Tensor:
+    """W+ of each seed (truncated towards w_avg). [N, num_ws, w_dim]"""
+    z = seeds_to_z(G, seeds)
+    return G.mapping(z, class_vector(G, class_idx, len(seeds)), truncation_psi=truncation_psi,
+                     truncation_cutoff=truncation_cutoff)
+
+
+PRESETS = ("coarse", "middle", "fine")
+
+
+def layer_resolutions(G) -> list[int]:
+    """The resolution each w of W+ acts on. StyleGAN2: w 0 at 4 px, ws 2k-1 and 2k at 4 * 2^k,
+    the last (ToRGB) at full size. StyleGAN3: each layer's output sampling rate."""
+    if hasattr(G.synthesis, "block_resolutions"):
+        res = []
+        for r in G.synthesis.block_resolutions:
+            res += [r] * getattr(G.synthesis, f"b{r}").num_conv
+        res.append(G.img_resolution)  # the last ToRGB
+        return res[:G.num_ws]
+    rates = [int(getattr(G.synthesis, name).out_sampling_rate) for name in G.synthesis.layer_names]
+    return [rates[0]] + rates  # ws[0] drives the Fourier input
+
+
+def mixing_preset(G, name: str) -> list[int]:
+    """The ws taken from the other latent in the paper's three mixes (StyleGAN, section 3.1).
+    StyleGAN2: coarse = 4-8 px (pose, face shape, glasses), middle = 16-32 px (features, hair
+    style, eyes), fine = 64 px and up (colours, micro-structure). StyleGAN3, whose layers do not
+    map to image scales this way: the first, second and last third of the ws."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}: one of {', '.join(PRESETS)}")
+    n = G.num_ws
+    if not hasattr(G.synthesis, "block_resolutions"):
+        cut = [0, n // 3, 2 * n // 3, n]
+        k = PRESETS.index(name)
+        return list(range(cut[k], cut[k + 1]))
+    bands = {"coarse": (0, 8), "middle": (16, 32), "fine": (64, 1 << 30)}
+    lo, hi = bands[name]
+    return [i for i, r in enumerate(layer_resolutions(G)) if lo <= r <= hi]
+
+
+def mix(ws_base: torch.Tensor, ws_style: torch.Tensor, layers: Sequence[int]) -> torch.Tensor:
+    """ws_base with the `layers` taken from ws_style (broadcast over the batch)."""
+    out = ws_base.clone()
+    idx = torch.as_tensor(list(layers), dtype=torch.long, device=out.device)
+    out[:, idx] = ws_style.expand_as(out)[:, idx]
+    return out
+
+
+@torch.no_grad()
+def style_mixing_grid(G, row_seeds: Sequence[int], col_seeds: Sequence[int], layers: Sequence[int],
+                      truncation_psi: float = 1.0, noise_mode: str = "const", class_idx: Optional[int] = None):
+    """The official style_mixing.py grid: cell (r, c) is row seed r with `layers` from column seed c.
+    Returns images [len(rows), len(cols), C, H, W], the rows' and the columns' own images."""
+    all_ws = seeds_to_ws(G, list(row_seeds) + list(col_seeds), truncation_psi, class_idx=class_idx)
+    row_ws, col_ws = all_ws[:len(row_seeds)], all_ws[len(row_seeds):]
+    cells = torch.cat([mix(row_ws, col_ws[j:j + 1], layers) for j in range(len(col_seeds))])  # column-major
+    images = G.synthesis(cells, noise_mode=noise_mode)
+    grid = images.reshape(len(col_seeds), len(row_seeds), *images.shape[1:]).transpose(0, 1)
+    return grid, G.synthesis(row_ws, noise_mode=noise_mode), G.synthesis(col_ws, noise_mode=noise_mode)
+
+
+def lerp(a: torch.Tensor, b: torch.Tensor, t: float | torch.Tensor) -> torch.Tensor:
+    """Linear interpolation (W and W+: the space is roughly linear)."""
+    return a + (b - a) * t
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: float | torch.Tensor, eps: float = 1e-7) -> torch.Tensor:
+    """Spherical interpolation along the last axis (Z: Gaussian samples live near a sphere).
+    Norms are interpolated linearly; falls back to lerp for (anti)parallel vectors."""
+    na, nb = a.norm(dim=-1, keepdim=True), b.norm(dim=-1, keepdim=True)
+    ua, ub = a / na.clamp_min(eps), b / nb.clamp_min(eps)
+    cos = (ua * ub).sum(dim=-1, keepdim=True).clamp(-1, 1)
+    omega = torch.acos(cos)
+    so = torch.sin(omega)
+    t = torch.as_tensor(t, dtype=a.dtype, device=a.device)
+    safe = so.abs() > 1e-4
+    wa = torch.where(safe, torch.sin((1 - t) * omega) / torch.where(safe, so, 1), 1 - t)
+    wb = torch.where(safe, torch.sin(t * omega) / torch.where(safe, so, 1), t)
+    return (wa * ua + wb * ub) * (na + (nb - na) * t)
+
+
+def interpolate(a: torch.Tensor, b: torch.Tensor, steps: int, space: str = "w") -> torch.Tensor:
+    """`steps` points from a[0] to b[0] inclusive: lerp for "w"/"w+", slerp for "z". [steps, *a.shape[1:]]"""
+    if steps < 2:
+        raise ValueError("an interpolation needs at least 2 steps")
+    if a.ndim < 2 or a.shape != b.shape:
+        raise ValueError(f"a and b must be latents of one shape with a batch axis, got {list(a.shape)} and {list(b.shape)}")
+    t = torch.linspace(0, 1, steps, device=a.device, dtype=a.dtype).reshape(-1, *([1] * (a.ndim - 1)))
+    return (slerp if space == "z" else lerp)(a[:1], b[:1], t)

@@ -1,0 +1,135 @@
+"""Latent operations against independent expectations, on small random generators."""
+import numpy as np
+import pytest
+import torch
+
+from editing.directions import apply_direction, ganspace, sefa, style_affines
+from editing.latents import (interpolate, layer_resolutions, lerp, mix, mixing_preset, seeds_to_ws, seeds_to_z,
+                             slerp, style_mixing_grid)
+from stylegan import StyleGAN2Generator, StyleGAN3Generator
+
+
+@pytest.fixture(scope="module")
+def G2():
+    torch.manual_seed(0)
+    G = StyleGAN2Generator(z_dim=16, c_dim=0, w_dim=16, img_resolution=64, img_channels=3,
+                           mapping_kwargs=dict(num_layers=2), channel_base=256, channel_max=16)
+    with torch.no_grad():
+        G.mapping.w_avg.normal_()
+    return G.eval().requires_grad_(False)
+
+
+@pytest.fixture(scope="module")
+def G3():
+    torch.manual_seed(0)
+    G = StyleGAN3Generator(z_dim=8, c_dim=0, w_dim=8, img_resolution=16, img_channels=3,
+                           mapping_kwargs=dict(num_layers=2), channel_base=128, channel_max=8, num_layers=6)
+    return G.eval().requires_grad_(False)
+
+
+def test_seeds_to_z_is_the_official_draw(G2):
+    z = seeds_to_z(G2, [0, 42])
+    assert np.allclose(z.numpy(), np.concatenate([np.random.RandomState(s).randn(1, 16) for s in (0, 42)]).astype(np.float32))
+
+
+def test_truncation_zero_gives_w_avg(G2):
+    ws = seeds_to_ws(G2, [1, 2, 3], truncation_psi=0)
+    assert torch.allclose(ws, G2.mapping.w_avg.expand_as(ws))
+    ws = seeds_to_ws(G2, [1], truncation_psi=0, truncation_cutoff=4)
+    assert torch.allclose(ws[0, :4], G2.mapping.w_avg.expand(4, -1))
+    assert not torch.allclose(ws[0, 4:], G2.mapping.w_avg.expand(G2.num_ws - 4, -1))
+
+
+def test_layer_resolutions_and_presets_of_a_64px_stylegan2(G2):
+    # ws: 0 at 4 px; 1, 2 at 8; 3, 4 at 16; 5, 6 at 32; 7, 8 at 64; 9 the last ToRGB
+    assert layer_resolutions(G2) == [4, 8, 8, 16, 16, 32, 32, 64, 64, 64]
+    assert mixing_preset(G2, "coarse") == [0, 1, 2]
+    assert mixing_preset(G2, "middle") == [3, 4, 5, 6]
+    assert mixing_preset(G2, "fine") == [7, 8, 9]
+    with pytest.raises(ValueError):
+        mixing_preset(G2, "medium")
+
+
+def test_presets_of_stylegan3_split_the_ws(G3):
+    parts = [mixing_preset(G3, p) for p in ("coarse", "middle", "fine")]
+    assert sum(parts, []) == list(range(G3.num_ws))
+    assert len(layer_resolutions(G3)) == G3.num_ws
+
+
+def test_mixing_grid_rows_share_the_unmixed_styles(G2):
+    layers = mixing_preset(G2, "fine")
+    grid, rows, cols = style_mixing_grid(G2, [1, 2], [3, 4, 5], layers, noise_mode="const")
+    assert grid.shape == (2, 3, 3, 64, 64) and rows.shape == (2, 3, 64, 64) and cols.shape == (3, 3, 64, 64)
+    # cell (r, c) is exactly row r's ws with the fine ws of column c
+    ws = seeds_to_ws(G2, [1, 2, 3, 4, 5])
+    expect = G2.synthesis(mix(ws[1:2], ws[3:4], layers), noise_mode="const")
+    assert torch.allclose(grid[1, 1], expect[0], atol=1e-5)
+    # taking no layers from the columns gives the row image in every column
+    same, rows2, _ = style_mixing_grid(G2, [1, 2], [3, 4], [], noise_mode="const")
+    assert torch.allclose(same[0, 1], rows2[0], atol=1e-5) and torch.allclose(same[1, 0], rows2[1], atol=1e-5)
+
+
+def test_lerp_and_slerp():
+    a, b = torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 2.0]])
+    assert torch.allclose(lerp(a, b, 0.5), torch.tensor([[0.5, 1.0]]))
+    mid = slerp(a, b, 0.5)  # on the arc at 45 degrees, norm halfway between 1 and 2
+    assert torch.allclose(mid, torch.full((1, 2), 1.5 / np.sqrt(2), dtype=torch.float32), atol=1e-6)
+    assert torch.allclose(slerp(a, a * 3, 0.5), a * 2)  # parallel vectors: no division by zero
+    path = interpolate(a, b, 5, space="z")
+    assert path.shape == (5, 2) and torch.allclose(path[0], a[0]) and torch.allclose(path[-1], b[0], atol=1e-6)
+    ws = torch.randn(1, 4, 3), torch.randn(1, 4, 3)
+    p = interpolate(*ws, 3, space="w")
+    assert torch.allclose(p[1], (ws[0][0] + ws[1][0]) / 2)
+    with pytest.raises(ValueError):
+        interpolate(a, b, 1)
+
+
+def test_style_affines_cover_every_w(G2, G3):
+    idx2 = sorted({i for i, _ in style_affines(G2)})
+    assert idx2 == list(range(G2.num_ws))
+    idx3 = sorted({i for i, _ in style_affines(G3)})
+    assert idx3 == list(range(1, G3.num_ws))  # ws[0] moves the Fourier input, it is not a style
+
+
+def test_sefa_directions_are_orthonormal_eigenvectors(G2):
+    d, ev = sefa(G2, num=5)
+    assert d.shape == (5, 16)
+    assert torch.allclose(d @ d.T, torch.eye(5), atol=1e-5)
+    assert (ev[:-1] >= ev[1:]).all()
+    # independent check: the eigenvectors of A^T A with A the stacked, row-normalised affine weights
+    A = torch.cat([a.weight * a.weight_gain for _, a in style_affines(G2)]).double()
+    A = A / A.norm(dim=1, keepdim=True)
+    M = A.T @ A
+    for k in range(5):
+        v = d[k].double()
+        assert torch.allclose(M @ v, ev[k].double() * v, atol=1e-4 * float(ev[0]))
+    # the first direction moves the styles more than a random unit vector does
+    r = torch.nn.functional.normalize(torch.randn(16, dtype=torch.float64), dim=0)
+    assert (A @ d[0].double()).norm() > (A @ r).norm()
+    d_coarse, _ = sefa(G2, layers=[0, 1, 2], num=3)
+    assert not torch.allclose(d_coarse, d[:3])
+    with pytest.raises(ValueError):
+        sefa(G2, layers=[99])
+
+
+def test_ganspace_components_are_ordered_principal_directions(G2):
+    dirs, std, mean = ganspace(G2, num=4, samples=3000, seed=1)
+    assert torch.allclose(dirs @ dirs.T, torch.eye(4), atol=1e-5)
+    assert (std[:-1] >= std[1:]).all()
+    gen = torch.Generator().manual_seed(1)
+    w = G2.mapping(torch.randn(3000, 16, generator=gen), None)[:, 0]
+    proj = (w - mean) @ dirs.T
+    assert torch.allclose(proj.std(dim=0), std, rtol=1e-3)
+    assert torch.allclose(w.mean(0), mean, atol=1e-5)
+
+
+def test_apply_direction_moves_only_the_chosen_layers(G2):
+    ws = seeds_to_ws(G2, [0, 1])
+    d = torch.zeros(16)
+    d[3] = 1
+    out = apply_direction(ws, d, 2.5, layers=[1, 4])
+    diff = out - ws
+    assert torch.allclose(diff[:, [1, 4], 3], torch.full((2, 2), 2.5))
+    diff[:, [1, 4], 3] = 0
+    assert diff.abs().max() == 0
+    assert torch.allclose(apply_direction(ws, d, 1.0) - ws, d.expand_as(ws))
