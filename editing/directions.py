@@ -84,3 +84,51 @@ def apply_direction(ws: torch.Tensor, direction: torch.Tensor, strength: float,
     idx = torch.as_tensor(list(layers), dtype=torch.long, device=ws.device)
     out[:, idx] += d
     return out
+
+
+@torch.no_grad()
+def attribute_direction(G, classifier, attribute: str, value: str, samples: int = 2000, seed: int = 0,
+                        truncation_psi: float = 1.0, batch_size: int = 250, steps: int = 300) -> dict:
+    """InterFaceGAN (Shen et al. 2020): the normal of a linear boundary in W between faces the
+    classifier reads as `attribute == value` and the rest. Samples w from seeded z, labels the
+    generated images with the classifier, fits a logistic regression on standardised w, and
+    returns {"direction": unit [w_dim] pointing towards `value`, "accuracy": of the boundary on
+    its samples, "positives": how many samples showed the value}."""
+    classes = classifier.attributes[attribute]
+    if value not in classes:
+        raise ValueError(f"{attribute} has no value {value!r}: one of {', '.join(classes)}")
+    k = classes.index(value)
+    device = next(G.parameters()).device
+    gen = torch.Generator().manual_seed(seed)
+    ws, labels = [], []
+    for i in range(0, samples, batch_size):
+        n = min(batch_size, samples - i)
+        z = torch.randn([n, G.z_dim], generator=gen).to(device)
+        w = G.mapping(z, None, truncation_psi=truncation_psi)
+        img = G.synthesis(w, noise_mode="const")
+        logits = classifier(img.float().clamp(-1, 1).cpu())[attribute]
+        ws.append(w[:, 0].double().cpu())
+        labels.append((logits.argmax(dim=1) == k).double())
+    w, y = torch.cat(ws), torch.cat(labels)
+    positives = int(y.sum())
+    if positives < 5 or positives > len(y) - 5:
+        raise ValueError(f"only {positives} of {len(y)} samples read as {attribute}={value}: too few to fit a boundary")
+    mean, std = w.mean(0), w.std(0).clamp_min(1e-8)
+    x = (w - mean) / std
+    with torch.enable_grad():
+        coef = torch.zeros(x.shape[1], dtype=torch.float64, requires_grad=True)
+        bias = torch.zeros((), dtype=torch.float64, requires_grad=True)
+        opt = torch.optim.LBFGS([coef, bias], max_iter=steps, line_search_fn="strong_wolfe")
+        pos_weight = (len(y) - positives) / positives  # balance the classes
+
+        def closure():
+            opt.zero_grad()
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(x @ coef + bias, y, pos_weight=torch.tensor(pos_weight, dtype=torch.float64))
+            loss = loss + 1e-3 * coef.square().sum()
+            loss.backward()
+            return loss
+        opt.step(closure)
+    coef = coef.detach()
+    accuracy = float((((x @ coef + bias.detach()) > 0).double() == y).double().mean())
+    direction = coef / std  # back from standardised coordinates: the boundary's normal in W
+    return {"direction": (direction / direction.norm()).float().to(device), "accuracy": accuracy, "positives": positives}

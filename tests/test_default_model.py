@@ -5,6 +5,7 @@ import os
 
 import numpy as np
 import pytest
+import torch
 
 import stylegan
 from checkpoints import default_entry
@@ -85,3 +86,20 @@ def test_model_card_numbers_and_size():
     assert size < 60e6
     with open(os.path.join(MODEL, "config.json")) as f:
         assert json.load(f)["_class_name"] == "StyleGAN2Generator"
+
+
+def test_attribute_direction_moves_the_classifier(G, classifier):
+    from editing.directions import apply_direction, attribute_direction
+    from editing.latents import seeds_to_ws
+    fit = attribute_direction(G, classifier, "skin_color", "BLACK", samples=1000, seed=0)
+    assert fit["accuracy"] > 0.8 and fit["positives"] >= 5
+    ws = seeds_to_ws(G, range(100, 148))
+    spread = float((ws[:, 0] @ fit["direction"]).std())
+    k = classifier.attributes["skin_color"].index("BLACK")
+
+    def share(w):
+        with torch.no_grad():
+            return float((classifier(G.synthesis(w, noise_mode="const").clamp(-1, 1))["skin_color"].argmax(1) == k).float().mean())
+    before, after, away = share(ws), share(apply_direction(ws, fit["direction"], 3 * spread)), \
+        share(apply_direction(ws, fit["direction"], -3 * spread))
+    assert after > before + 0.3 and away <= before, (before, after, away)

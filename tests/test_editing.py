@@ -133,3 +133,29 @@ def test_apply_direction_moves_only_the_chosen_layers(G2):
     diff[:, [1, 4], 3] = 0
     assert diff.abs().max() == 0
     assert torch.allclose(apply_direction(ws, d, 1.0) - ws, d.expand_as(ws))
+
+
+def test_stylespace_names_values_and_single_channel_edits(G2):
+    from editing.stylespace import compute_styles, edit_styles, style_layers, style_statistics
+    layers = style_layers(G2)
+    assert "b4.conv1" in layers and "b64.torgb" in layers and layers["b8.conv0"][0] == 1
+    ws = seeds_to_ws(G2, [0, 1])
+    styles = compute_styles(G2, ws)
+    a = G2.synthesis.b16.conv1.affine  # independent: the affine applied by hand
+    expect = ws[:, layers["b16.conv1"][0]] @ (a.weight * a.weight_gain).T + a.bias * a.bias_gain
+    assert torch.allclose(styles["b16.conv1"], expect, atol=1e-5)
+    base = G2.synthesis(ws, noise_mode="const")
+    with edit_styles(G2, {("b16.conv1", 3): 2.0}):
+        seen = {}
+        h = G2.synthesis.b16.conv1.affine.register_forward_hook(lambda m, i, o: seen.setdefault("s", o))
+        edited = G2.synthesis(ws, noise_mode="const")
+        h.remove()
+    delta = seen["s"] - styles["b16.conv1"]
+    assert torch.allclose(delta[:, 3], torch.full((2,), 2.0)) and delta[:, [0, 1, 2]].abs().max() < 1e-6
+    assert not torch.allclose(base, edited)
+    assert torch.equal(G2.synthesis(ws, noise_mode="const"), base)  # the hook is gone after the block
+    stds = style_statistics(G2, samples=200)
+    assert stds["b4.conv1"].shape == (16,) and (stds["b4.conv1"] > 0).all()
+    with pytest.raises(ValueError):
+        with edit_styles(G2, {("b16.conv1", 99): 1.0}):
+            pass

@@ -1,0 +1,67 @@
+"""StyleSpace (Wu et al. 2021, "StyleSpace Analysis"): the per-layer style vectors s = A w + b
+that modulate each convolution. Single channels of s control small, local things (an eyebrow,
+a lip colour), so editing one channel is often more precise than moving w.
+
+    styles = compute_styles(G, ws)                 # {layer name: [N, channels]}
+    with edit_styles(G, {("b32.conv1", 7): 5.0}):  # add 5 to channel 7 of that layer's style
+        img = G.synthesis(ws)
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Mapping
+
+import torch
+
+from .directions import style_affines
+
+
+def style_layers(G) -> dict[str, tuple[int, torch.nn.Module]]:
+    """{layer name: (index into W+, affine module)}, names as in the state dict (b32.conv1, L3_36_512...)."""
+    names = {id(m): n for n, m in G.synthesis.named_modules()}
+    return {names[id(affine)].removesuffix(".affine"): (i, affine) for i, affine in style_affines(G)}
+
+
+@torch.no_grad()
+def compute_styles(G, ws: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The style vector of every layer for W+ latents ws [N, num_ws, w_dim]."""
+    return {name: affine(ws[:, i].to(torch.float32)) for name, (i, affine) in style_layers(G).items()}
+
+
+@torch.no_grad()
+def style_statistics(G, samples: int = 2000, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Standard deviation of every style channel over random z: the unit in which edits are given."""
+    gen = torch.Generator().manual_seed(seed)
+    z = torch.randn([samples, G.z_dim], generator=gen).to(next(G.parameters()).device)
+    ws = G.mapping(z, None) if not G.c_dim else G.mapping(z, torch.eye(G.c_dim, device=z.device)[torch.arange(samples) % G.c_dim])
+    return {name: s.std(dim=0) for name, s in compute_styles(G, ws).items()}
+
+
+@contextlib.contextmanager
+def edit_styles(G, edits: Mapping[tuple[str, int], float]):
+    """Within the block, add edits[(layer, channel)] to that style channel in every forward pass."""
+    layers = style_layers(G)
+    by_layer: dict[str, list[tuple[int, float]]] = {}
+    for (name, channel), delta in edits.items():
+        if name not in layers:
+            raise ValueError(f"no style layer {name!r}; layers: {', '.join(layers)}")
+        width = layers[name][1].out_features
+        if not 0 <= int(channel) < width:
+            raise ValueError(f"{name} has channels 0..{width - 1}, not {channel}")
+        by_layer.setdefault(name, []).append((int(channel), float(delta)))
+    handles = []
+
+    def make_hook(changes):
+        def hook(module, inputs, output):
+            output = output.clone()
+            for channel, delta in changes:
+                output[:, channel] += delta
+            return output
+        return hook
+    try:
+        for name, changes in by_layer.items():
+            handles.append(layers[name][1].register_forward_hook(make_hook(changes)))
+        yield
+    finally:
+        for h in handles:
+            h.remove()
