@@ -159,3 +159,36 @@ def test_stylespace_names_values_and_single_channel_edits(G2):
     with pytest.raises(ValueError):
         with edit_styles(G2, {("b16.conv1", 99): 1.0}):
             pass
+
+
+def test_spline_walk_passes_through_keys_and_loops():
+    from editing.video import num_frames, spline_ws
+    keys = torch.randn(3, 2, 4)
+    path = spline_ws(keys, 5, loop=True)
+    assert path.shape == (15, 2, 4) and len(path) == num_frames(3, 5)
+    assert torch.allclose(path[0], keys[0], atol=1e-5) and torch.allclose(path[5], keys[1], atol=1e-5)
+    # looping: the step from the last frame back to the first is like any other step
+    steps = (path.roll(-1, 0) - path).flatten(1).norm(dim=1)
+    assert steps[-1] < 3 * steps.median()
+    open_path = spline_ws(keys, 5, loop=False)
+    assert len(open_path) == num_frames(3, 5, loop=False) == 11 and torch.allclose(open_path[-1], keys[-1], atol=1e-5)
+
+
+def test_walk_video_has_the_frame_count_and_plays(G2, tmp_path):
+    av = pytest.importorskip("av")
+    from editing.video import walk_frames, write_mp4
+    seen = []
+    path = str(tmp_path / "walk.mp4")
+    n = write_mp4(walk_frames(G2, [1, 2, 3, 4], frames_per_key=3, grid=(1, 2)), path, fps=10, total=6,
+                  progress=lambda i, t: seen.append((i, t)))
+    assert n == 6 and seen[-1] == (6, 6)
+    with av.open(path) as f:
+        stream = f.streams.video[0]
+        frames = [fr.to_ndarray(format="rgb24") for fr in f.decode(stream)]
+        assert stream.codec_context.name == "h264"
+    assert len(frames) == 6 and frames[0].shape == (64, 128, 3)
+    expect = G2.synthesis(seeds_to_ws(G2, [1]), noise_mode="const")[0]  # frame 0, left cell: seed 1 itself
+    expect = (expect * 127.5 + 128).clamp(0, 255).permute(1, 2, 0).numpy()
+    assert np.abs(frames[0][:, :64].astype(float) - expect).mean() < 12  # lossy H.264, yuv420p
+    with pytest.raises(ValueError):
+        list(walk_frames(G2, [1, 2, 3], grid=(1, 2)))
