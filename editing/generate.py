@@ -48,3 +48,80 @@ def generate_images(G, seeds: Sequence[int], truncation_psi: float = 1.0, trunca
         img = G(z, cc, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff, noise_mode=noise_mode)
         images.extend(to_pil(img))
     return images
+
+
+MAX_IMAGES = 64  # the most images one request may ask for
+
+
+def parse_seeds(text: str, limit: int = MAX_IMAGES) -> list[int]:
+    """"0-7", "1, 5, 9" or "3,10-12" -> a list of seeds, as gen_images.py's --seeds reads them;
+    at most `limit` of them (a ValueError with a message for people otherwise)."""
+    seeds = []
+    for part in str(text).replace(" ", "").split(","):
+        if not part:
+            continue
+        lo, sep, hi = part.partition("-")
+        try:
+            a = int(lo)
+            b = int(hi) if sep else a
+        except ValueError:
+            raise ValueError(f"cannot read {part!r} as a seed or a range like 0-7") from None
+        if b < a:
+            raise ValueError(f"range {part!r} runs backwards")
+        if not (0 <= a <= MAX_SEED and 0 <= b <= MAX_SEED):
+            raise ValueError(f"seeds must be between 0 and {MAX_SEED}")
+        if len(seeds) + (b - a + 1) > limit:
+            raise ValueError(f"{part!r} asks for too many images: at most {limit} per request")
+        seeds.extend(range(a, b + 1))
+    if not seeds:
+        raise ValueError("give at least one seed, e.g. 0-7 or 1,5,9")
+    return seeds
+
+
+def save_latents(path: str, ws: torch.Tensor, z: Optional[torch.Tensor] = None, seeds: Optional[Sequence[int]] = None) -> str:
+    """W+ latents as .npz with the official key: `w` [N, num_ws, w_dim] float32, as NVIDIA's
+    projector writes projected_w.npz and gen_images.py --projected-w reads it (plus `z` and
+    `seeds` where known)."""
+    arrays = {"w": ws.detach().float().cpu().numpy()}
+    if z is not None:
+        arrays["z"] = z.detach().float().cpu().numpy()
+    if seeds is not None:
+        arrays["seeds"] = np.asarray(list(seeds), dtype=np.int64)
+    np.savez(path, **arrays)
+    return path
+
+
+def load_latents(path: str, G=None) -> torch.Tensor:
+    """The `w` of an .npz written by save_latents or NVIDIA's projector, checked against G."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            if "w" not in f:
+                raise ValueError(f"{path} has no 'w' array (keys: {', '.join(f.files)})")
+            w = torch.from_numpy(np.asarray(f["w"], dtype=np.float32))
+    except (OSError, ValueError, EOFError) as e:
+        if isinstance(e, ValueError) and "'w'" in str(e):
+            raise
+        raise ValueError(f"{path} is not a latents .npz file: {e}") from None
+    if w.ndim == 2:
+        w = w.unsqueeze(0)
+    if G is not None and (w.ndim != 3 or w.shape[1:] != (G.num_ws, G.w_dim)):
+        raise ValueError(f"these latents are {list(w.shape)}; this model wants [N, {G.num_ws}, {G.w_dim}]")
+    return w
+
+
+def image_grid(images: torch.Tensor, rows: int, cols: int) -> PIL.Image.Image:
+    """[rows * cols, C, H, W] in [-1, 1], row-major -> one PIL image."""
+    n, C, H, W = images.shape
+    assert n == rows * cols, (n, rows, cols)
+    grid = images.reshape(rows, cols, C, H, W).permute(2, 0, 3, 1, 4).reshape(1, C, rows * H, cols * W)
+    return to_pil(grid)[0]
+
+
+def mixing_grid_image(grid: torch.Tensor, row_images: torch.Tensor, col_images: torch.Tensor) -> PIL.Image.Image:
+    """The official style_mixing.py layout: column sources along the top, row sources down the
+    left, cell (r, c) = row r with styles from column c; the corner left blank (white)."""
+    R, Cc = grid.shape[:2]
+    blank = torch.ones_like(row_images[:1])
+    top = torch.cat([blank, col_images])
+    body = torch.cat([torch.cat([row_images[r:r + 1], grid[r]]) for r in range(R)])
+    return image_grid(torch.cat([top, body]), R + 1, Cc + 1)

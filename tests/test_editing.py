@@ -192,3 +192,43 @@ def test_walk_video_has_the_frame_count_and_plays(G2, tmp_path):
     assert np.abs(frames[0][:, :64].astype(float) - expect).mean() < 12  # lossy H.264, yuv420p
     with pytest.raises(ValueError):
         list(walk_frames(G2, [1, 2, 3], grid=(1, 2)))
+
+
+def test_parse_seeds_and_limits():
+    from editing.generate import parse_seeds
+    assert parse_seeds("0-3") == [0, 1, 2, 3]
+    assert parse_seeds("5, 1,10-11") == [5, 1, 10, 11]
+    for bad, msg in [("0-100000", "too many"), ("a", "cannot read"), ("5-2", "backwards"), ("", "at least one"),
+                     ("-3", "cannot read"), ("99999999999", "between")]:
+        with pytest.raises(ValueError, match=msg):
+            parse_seeds(bad)
+
+
+def test_latents_npz_uses_the_official_key(G2, tmp_path):
+    from editing.generate import load_latents, save_latents
+    ws = seeds_to_ws(G2, [3, 4])
+    path = save_latents(str(tmp_path / "w.npz"), ws, seeds=[3, 4])
+    with np.load(path) as f:  # what NVIDIA's gen_images.py --projected-w reads: np.load(f)['w']
+        assert f["w"].shape == (2, G2.num_ws, 16) and f["w"].dtype == np.float32 and list(f["seeds"]) == [3, 4]
+    assert torch.equal(load_latents(path, G2), ws)
+    np.savez(tmp_path / "other.npz", x=np.zeros(3))
+    with pytest.raises(ValueError, match="no 'w'"):
+        load_latents(str(tmp_path / "other.npz"))
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="not a latents"):
+        load_latents(str(tmp_path / "junk.npz"))
+    with pytest.raises(ValueError, match="wants"):
+        load_latents(path, StyleGAN2Generator(z_dim=16, c_dim=0, w_dim=8, img_resolution=16, img_channels=3,
+                                              channel_base=64, channel_max=8))
+
+
+def test_mixing_grid_image_layout(G2):
+    from editing.generate import mixing_grid_image, to_pil
+    grid, rows, cols = style_mixing_grid(G2, [1, 2], [3, 4, 5], mixing_preset(G2, "coarse"))
+    img = mixing_grid_image(grid, rows, cols)
+    assert img.size == (4 * 64, 3 * 64)
+    a = np.asarray(img)
+    assert (a[:64, :64] == 255).all()  # blank corner
+    assert np.array_equal(a[:64, 64:128], np.asarray(to_pil(cols[:1])[0]))  # first column source on top
+    assert np.array_equal(a[128:, 0:64], np.asarray(to_pil(rows[1:2])[0]))  # second row source on the left
+    assert np.array_equal(a[128:, 192:], np.asarray(to_pil(grid[1, 2:3])[0]))
