@@ -125,3 +125,24 @@ def mixing_grid_image(grid: torch.Tensor, row_images: torch.Tensor, col_images: 
     top = torch.cat([blank, col_images])
     body = torch.cat([torch.cat([row_images[r:r + 1], grid[r]]) for r in range(R)])
     return image_grid(torch.cat([top, body]), R + 1, Cc + 1)
+
+
+@torch.no_grad()
+def synthesize(G, ws: torch.Tensor, noise_mode: str = "const", translate=(0.0, 0.0), rotate: float = 0.0,
+               batch_size: int = 8) -> torch.Tensor:
+    """Images of W+ latents. StyleGAN3 models are translated and rotated (degrees) through their
+    input transform, in the units of gen_images.py --translate/--rotate; the shared model's
+    transform is restored afterwards."""
+    moved = tuple(translate) != (0.0, 0.0) or rotate != 0.0
+    transform = getattr(getattr(G.synthesis, "input", None), "transform", None)
+    if moved and transform is None:
+        raise ValueError("translate and rotate need a StyleGAN3 model")
+    saved = transform.clone() if transform is not None else None
+    try:
+        if moved:
+            from stylegan import make_transform
+            transform.copy_(make_transform(translate, float(rotate) * np.pi / 180).to(transform))
+        return torch.cat([G.synthesis(ws[i:i + batch_size], noise_mode=noise_mode) for i in range(0, len(ws), batch_size)])
+    finally:
+        if saved is not None:
+            transform.copy_(saved)

@@ -232,3 +232,15 @@ def test_mixing_grid_image_layout(G2):
     assert np.array_equal(a[:64, 64:128], np.asarray(to_pil(cols[:1])[0]))  # first column source on top
     assert np.array_equal(a[128:, 0:64], np.asarray(to_pil(rows[1:2])[0]))  # second row source on the left
     assert np.array_equal(a[128:, 192:], np.asarray(to_pil(grid[1, 2:3])[0]))
+
+
+def test_synthesize_moves_stylegan3_and_restores_it(G2, G3):
+    from editing.generate import synthesize
+    ws = seeds_to_ws(G3, [0])
+    base = synthesize(G3, ws)
+    moved = synthesize(G3, ws, translate=(0.25, 0), rotate=30)
+    assert not torch.allclose(base, moved)
+    assert torch.equal(G3.synthesis.input.transform, torch.eye(3))
+    assert torch.equal(synthesize(G3, ws), base)
+    with pytest.raises(ValueError, match="StyleGAN3"):
+        synthesize(G2, seeds_to_ws(G2, [0]), rotate=10)
