@@ -71,7 +71,7 @@ def parse_seeds(text: str, limit: int = MAX_IMAGES) -> list[int]:
         if not (0 <= a <= MAX_SEED and 0 <= b <= MAX_SEED):
             raise ValueError(f"seeds must be between 0 and {MAX_SEED}")
         if len(seeds) + (b - a + 1) > limit:
-            raise ValueError(f"{part!r} asks for too many images: at most {limit} per request")
+            raise ValueError(f"{part!r} asks for too many seeds: at most {limit} here")
         seeds.extend(range(a, b + 1))
     if not seeds:
         raise ValueError("give at least one seed, e.g. 0-7 or 1,5,9")

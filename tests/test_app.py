@@ -56,7 +56,66 @@ def test_the_default_model_works_offline(app_url):
     client = gradio_client.Client(app_url, verbose=False)
     image, info = client.predict("avataaars-64", "", None, 3, 0.7, "const", api_name="/generate")
     img = Image.open(image)
-    assert img.size == (64, 64) and len(set(img.getdata())) > 100  # a picture, not a flat square
+    assert img.size == (64, 64) and len(set(img.convert('RGB').tobytes()[i:i + 3] for i in range(0, 64 * 64 * 3, 3))) > 100  # a picture, not a flat square
+
+
+MODEL = ("avataaars-64", "", None)
+
+
+def test_every_api_name_answers(app_url, tmp_path):
+    """Each endpoint of the page, on the embedded model, offline."""
+    import av
+    import numpy as np
+    from PIL import Image
+    client = gradio_client.Client(app_url, verbose=False)
+    names = set(client.view_api(return_format="dict", print_info=False)["named_endpoints"])
+    assert names == {"/generate", "/generate_seeds", "/preset_layers", "/style_mix", "/interpolate", "/direction",
+                     "/stylespace", "/model_info"}
+    assert "StyleGAN2Generator: 64x64" in client.predict(*MODEL, api_name="/model_info")[-1]
+    gallery, npz = client.predict(*MODEL, "0-5", 0.7, 0, "const", 0, 0, 0, 0, api_name="/generate_seeds")
+    assert len(gallery) == 6 and Image.open(gallery[0]["image"]).size == (64, 64)
+    with np.load(npz) as f:
+        assert f["w"].shape == (6, 10, 128) and list(f["seeds"]) == list(range(6))
+    first, last = client.predict(*MODEL, "coarse", api_name="/preset_layers")
+    assert (first["value"], last["value"]) == (0, 2)
+    grid, mixed, info = client.predict(*MODEL, "1-3", "10-11", "middle", 0, 0, 0.7, "const", 0, api_name="/style_mix")
+    assert Image.open(grid).size == (3 * 64, 4 * 64) and "ws 3-6" in info
+    with np.load(mixed) as f:
+        assert f["w"].shape == (6, 10, 128)
+    video, info = client.predict(*MODEL, "0-2", 4, 10, 1, 1, True, 0.7, "const", api_name="/interpolate")
+    with av.open(video["video"] if isinstance(video, dict) else video) as f:
+        assert sum(1 for _ in f.decode(video=0)) == 12 and "12 frames" in info
+    for method in ("SeFa", "GANSpace"):
+        strip, edited = client.predict(*MODEL, 3, method, 1, None, 3, 0, 9, 0.7, None, api_name="/direction")
+        assert Image.open(strip).size == (5 * 64, 64)
+    # an edit continues from uploaded latents
+    strip, _ = client.predict(*MODEL, 0, "SeFa", 0, None, 0, 0, 9, 0.7, gradio_client.handle_file(edited), api_name="/direction")
+    before_after = client.predict(*MODEL, 3, "b16.conv1", 5, 10, 0.7, api_name="/stylespace")
+    assert Image.open(before_after).size == (2 * 64, 64)
+
+
+@pytest.mark.parametrize("endpoint,args,message", [
+    ("/generate_seeds", ("0-100000", 0.7, 0, "const", 0, 0, 0, 0), "too many"),
+    ("/generate_seeds", ("abc", 0.7, 0, "const", 0, 0, 0, 0), "cannot read"),
+    ("/generate_seeds", ("0", 0.7, 0, "const", 0, 0.2, 0, 0), "StyleGAN3"),
+    ("/style_mix", ("1-3", "4", "custom", 5, 2, 0.7, "const", 0), "layers run"),
+    ("/interpolate", ("0-9", 120, 30, 1, 1, True, 0.7, "const"), "at most 600"),
+    ("/interpolate", ("0-20", 10, 30, 1, 1, True, 0.7, "const"), "too many seeds"),
+    ("/direction", (0, "SeFa", 0, None, 3, 0, 9, 0.7, "junk.npz"), "not a latents"),
+    ("/direction", (0, "SeFa", 0, None, 3, 0, 9, 0.7, os.path.join(FIXTURES, "sg3-t-32", "cases.json")), "Invalid file type"),
+    ("/stylespace", (0, "b16.conv1", 999, 10, 0.7), "channels 0 to"),
+])
+def test_bad_input_on_each_tab_gives_a_message(app_url, endpoint, args, message, tmp_path):
+    client = gradio_client.Client(app_url, verbose=False)
+    if endpoint == "/direction":
+        path = args[-1]
+        if path == "junk.npz":
+            path = tmp_path / "junk.npz"
+            path.write_bytes(b"this is not a zip archive")
+        args = args[:-1] + (gradio_client.handle_file(str(path)),)
+    with pytest.raises(Exception) as e:
+        client.predict(*MODEL, *args, api_name=endpoint)
+    assert message in str(e.value)
 
 
 @pytest.mark.parametrize("hub_id,message", [
