@@ -245,7 +245,7 @@ def stylespace(choice, hub_id, upload, seed, layer, channel, strength, truncatio
 def style_layer_choices(choice, hub_id, upload):
     G = load_model(choice, hub_id, upload)
     names = list(style_layers(G))
-    return gr.update(choices=names, value=names[len(names) // 2]), gr.update(maximum=G.num_ws - 1, value=G.num_ws - 1), \
+    return gr.update(choices=names, value=names[len(names) // 2]), gr.update(maximum=G.num_ws - 1, value=0), \
         gr.update(maximum=G.num_ws - 1, value=G.num_ws - 1), describe(G)
 
 

@@ -1,0 +1,76 @@
+"""A real browser: Debian's Chromium, headless, driven by Playwright, opens the page, works each
+tab and saves screenshots (to $SCREENSHOT_DIR, else a temporary folder)."""
+import os
+import shutil
+
+import pytest
+
+from test_app import MODEL, app_url  # noqa: F401  (the running app fixture)
+
+playwright = pytest.importorskip("playwright.sync_api")
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run", "--disable-quic"]
+
+
+@pytest.fixture(scope="module")
+def page(app_url):  # noqa: F811
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page.goto(app_url)
+        page.get_by_text("StyleGAN2Generator: 64x64").wait_for(timeout=60_000)  # the model loaded on page load
+        yield page
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory):
+    folder = os.environ.get("SCREENSHOT_DIR") or str(tmp_path_factory.mktemp("screenshots"))
+    os.makedirs(folder, exist_ok=True)
+    return folder
+
+
+def test_generate_tab_shows_a_gallery(page, shots):
+    page.get_by_role("tab", name="Generate").click()
+    page.get_by_role("button", name="Generate", exact=True).click()
+    page.locator("[data-testid='gallery'] img, .gallery img, button.thumbnail-item img").first.wait_for(timeout=60_000)
+    assert page.locator("img[src*='/file=' i], img[src*='gradio_api/file' i]").count() >= 8
+    page.screenshot(path=os.path.join(shots, "1-generate.png"), full_page=True)
+
+
+def test_style_mixing_tab_shows_the_grid(page, shots):
+    page.get_by_role("tab", name="Style mixing").click()
+    page.get_by_role("button", name="Mix").click()
+    page.get_by_text("ws 3-6 from the columns").wait_for(timeout=60_000)
+    page.screenshot(path=os.path.join(shots, "2-style-mixing.png"), full_page=True)
+
+
+def test_interpolate_tab_renders_a_video(page, shots):
+    page.get_by_role("tab", name="Interpolate").click()
+    page.get_by_role("button", name="Render video").click()
+    page.get_by_text("frames at 30 fps").wait_for(timeout=120_000)
+    assert page.locator("video").count() >= 1
+    page.screenshot(path=os.path.join(shots, "3-interpolate.png"), full_page=True)
+
+
+def test_directions_tab_edits(page, shots):
+    page.get_by_role("tab", name="Directions").click()
+    page.get_by_role("button", name="Edit", exact=True).click()
+    try:
+        page.locator("text=edited_latents >> visible=true").first.wait_for(timeout=60_000)  # the result's download
+    finally:
+        page.screenshot(path=os.path.join(shots, "4-directions.png"), full_page=True)
+    page.screenshot(path=os.path.join(shots, "4-directions.png"), full_page=True)
+
+
+def test_bad_input_shows_a_message_not_a_trace(page, shots):
+    page.get_by_role("tab", name="Generate").click()
+    box = page.get_by_label("Seeds (e.g. 0-7 or 1,5,9; at most 64)")
+    box.fill("0-100000")
+    page.get_by_role("button", name="Generate", exact=True).click()
+    page.get_by_text("asks for too many seeds").first.wait_for(timeout=30_000)
+    assert page.get_by_text("Traceback").count() == 0
+    page.screenshot(path=os.path.join(shots, "5-error.png"), full_page=True)
+    box.fill("0-7")
