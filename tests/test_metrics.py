@@ -82,4 +82,4 @@ def test_compare_is_near_zero_for_the_same_set_and_large_for_noise(toy_classifie
     # ~0: these toy features are low-rank, so sqrtm is only good to ~1e-5 of the scale
     assert abs(same["fd"]) < 1e-4 * bad["fd"] and abs(same["fd"]) < floor["fd"] and same["tv_mean"] == 0
     assert bad["fd"] > 20 * max(floor["fd"], 1e-3), (floor["fd"], bad["fd"])
-    assert bad["tv_mean"] > 5 * floor["tv_mean"] + 0.05
+    assert bad["tv_mean"] > 3 * floor["tv_mean"] + 0.05
