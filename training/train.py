@@ -236,12 +236,12 @@ class Trainer:
         self.run.mkdir(parents=True, exist_ok=True)
         if self.step == 0:
             save_grid(self.G_ema, self.grid_z, self.run / "grids" / "fakes000000.png", cfg.grid_size)
-            save_grid_reals = self.images[: cfg.grid_size ** 2]
             from PIL import Image
             g = cfg.grid_size
-            h, w = save_grid_reals.shape[1:3]
-            Image.fromarray(save_grid_reals.reshape(g, g, h, w, 3).transpose(0, 2, 1, 3, 4).reshape(g * h, g * w, 3)).save(
-                self.run / "grids" / "reals.png")
+            reals = np.asarray(self.images[: g * g])
+            h, w = reals.shape[1:3]
+            grid = reals.reshape(g, g, h, w, 3).transpose(0, 2, 1, 3, 4).reshape(g * h, g * w, 3)
+            Image.fromarray(grid).save(self.run / "grids" / "reals.png")
         bar = tqdm(total=total_steps, initial=self.step, unit="step", disable=not progress, dynamic_ncols=True)
         log = open(self.run / "log.jsonl", "a")
         window = []
