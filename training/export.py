@@ -54,6 +54,8 @@ def model_card(out: Path, training: dict, metrics: dict | None, accuracy: dict |
         "`stylegan.load()` work with no network. A StyleGAN2 generator (config-f layout, skip",
         "generator, residual discriminator) trained from scratch on 64x64 cartoon faces.",
         "",
+        *([f"**Still training:** these weights have seen {training['kimg'] * 1000:,.0f} images of the 500,000 planned; "
+           "eyes and mouths are not formed yet.", ""] if training["kimg"] < 500 else []),
         "![64 samples, psi=0.7](samples_psi0.7.png)",
         "",
         "*Seeds 0-63, truncation psi = 0.7, constant noise.*",
