@@ -14,8 +14,8 @@ from checkpoints import default_entry, load_registry
 from editing import MAX_SEED
 from editing.directions import apply_direction, attribute_direction, ganspace, sefa
 from editing.generate import (generate_images, image_grid, load_latents, mixing_grid_image, parse_seeds, save_latents,
-                              synthesize, to_pil)
-from editing.latents import PRESETS, mix, mixing_preset, seeds_to_ws, seeds_to_z, style_mixing_grid
+                              seeds_to_z, synthesize, to_pil)
+from editing.latents import PRESETS, mixing_preset, mixing_ws, render_mixing_grid, seeds_to_ws
 from editing.stylespace import edit_styles, style_layers, style_statistics
 from editing.video import num_frames, walk_frames, write_mp4
 
@@ -135,13 +135,11 @@ def style_mix(choice, hub_id, upload, row_seeds, col_seeds, preset, layer_start,
     try:
         rows, cols = parse_seeds(row_seeds, limit=8), parse_seeds(col_seeds, limit=8)
         layers = mixing_preset(G, preset) if preset in PRESETS else layer_range(G, layer_start, layer_end)
-        grid, row_img, col_img = style_mixing_grid(G, rows, cols, layers, float(truncation_psi), noise_mode,
-                                                   class_arg(G, class_idx))
+        cells, row_ws, col_ws = mixing_ws(G, rows, cols, layers, float(truncation_psi), class_arg(G, class_idx))
+        grid, row_img, col_img = render_mixing_grid(G, cells, row_ws, col_ws, noise_mode)
     except ValueError as e:
         fail(e)
-    ws = seeds_to_ws(G, rows + cols, float(truncation_psi), class_idx=class_arg(G, class_idx))
-    mixed = torch.cat([mix(ws[:len(rows)], ws[len(rows) + j:len(rows) + j + 1], layers) for j in range(len(cols))])
-    npz = save_latents(out_path("mixed_latents.npz"), mixed)
+    npz = save_latents(out_path("mixed_latents.npz"), cells)
     return mixing_grid_image(grid, row_img, col_img), npz, f"ws {layers[0]}-{layers[-1]} from the columns" if layers else "no ws mixed"
 
 
@@ -321,7 +319,8 @@ with gr.Blocks(title="StyleGAN Studio", delete_cache=(3600, 3600)) as demo:  # r
                 dir_latents = gr.File(label="…or latents (.npz with 'w')", file_types=[".npz"], type="filepath")
                 method = gr.Radio(["SeFa", "GANSpace", "Attribute"], value="SeFa", label="Method")
                 index = gr.Slider(0, 19, value=0, step=1, label="Component (SeFa, GANSpace)")
-                attribute = gr.Dropdown(attribute_choices(), value="mouth_type=SMILE" if attribute_choices() else None,
+                attributes = attribute_choices()
+                attribute = gr.Dropdown(attributes, value="mouth_type=SMILE" if attributes else None,
                                         label="Attribute (embedded model)", allow_custom_value=True)
                 strength = gr.Slider(0, 10, value=3, step=0.5, label="Strength")
                 with gr.Row():

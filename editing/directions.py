@@ -59,7 +59,7 @@ def sefa(G, layers: Optional[Sequence[int]] = None, num: int = 10) -> tuple[torc
 def ganspace(G, num: int = 10, samples: int = 10_000, seed: int = 0, class_idx: Optional[int] = None):
     """GANSpace: principal directions of W from `samples` random z (seeded). Returns unit
     directions [num, w_dim], the standard deviation of w along each [num], and the mean w."""
-    from .latents import class_vector
+    from .generate import class_vector
     device = next(G.parameters()).device
     gen = torch.Generator().manual_seed(seed)
     ws = []

@@ -17,9 +17,36 @@ def seed_to_z(seed: int, z_dim: int) -> np.ndarray:
     return np.random.RandomState(seed).randn(1, z_dim)
 
 
+def seeds_to_z(G, seeds: Sequence[int]) -> torch.Tensor:
+    """z for each seed, drawn as the official scripts do, on G's device. [N, z_dim]"""
+    device = next(G.parameters()).device
+    return torch.from_numpy(np.concatenate([seed_to_z(s, G.z_dim) for s in seeds])).to(device, torch.float32)
+
+
+def class_vector(G, class_idx: Optional[int], n: int = 1) -> Optional[torch.Tensor]:
+    """One-hot labels for a conditional model (None for an unconditional one)."""
+    if not G.c_dim:
+        return None
+    if class_idx is None or not 0 <= int(class_idx) < G.c_dim:
+        raise ValueError(f"this model is conditional: pick a class between 0 and {G.c_dim - 1}")
+    c = torch.zeros([n, G.c_dim], device=next(G.parameters()).device)
+    c[:, int(class_idx)] = 1
+    return c
+
+
+def to_uint8(img: torch.Tensor) -> np.ndarray:
+    """[N, C, H, W] in about [-1, 1] -> (N, H, W, C) uint8, rounded as the official scripts do."""
+    return (img.detach().float().permute(0, 2, 3, 1) * 127.5 + 128).clamp(0, 255).to(torch.uint8).cpu().numpy()
+
+
+def from_uint8(images: np.ndarray) -> torch.Tensor:
+    """(N, H, W, C) uint8 -> float [N, C, H, W] in [-1, 1]: what the networks take and give."""
+    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div(127.5).sub(1)
+
+
 def to_pil(img: torch.Tensor) -> list:
     """[N, C, H, W] in about [-1, 1] -> PIL images, rounded as the official scripts do."""
-    img = (img.detach().float().permute(0, 2, 3, 1) * 127.5 + 128).clamp(0, 255).to(torch.uint8).cpu().numpy()
+    img = to_uint8(img)
     if img.shape[-1] == 1:
         return [PIL.Image.fromarray(a[:, :, 0], "L") for a in img]
     if img.shape[-1] == 3:
@@ -33,19 +60,11 @@ def to_pil(img: torch.Tensor) -> list:
 def generate_images(G, seeds: Sequence[int], truncation_psi: float = 1.0, truncation_cutoff: Optional[int] = None,
                     noise_mode: str = "const", class_idx: Optional[int] = None, batch_size: int = 4):
     """One image per seed. Conditional models need `class_idx` (as in gen_images.py)."""
-    device = next(G.parameters()).device
-    c = None
-    if G.c_dim:
-        if class_idx is None or not 0 <= int(class_idx) < G.c_dim:
-            raise ValueError(f"this model is conditional: pick a class between 0 and {G.c_dim - 1}")
-        c = torch.zeros([1, G.c_dim], device=device)
-        c[:, int(class_idx)] = 1
     images = []
     for i in range(0, len(seeds), batch_size):
         chunk = seeds[i:i + batch_size]
-        z = torch.from_numpy(np.concatenate([seed_to_z(s, G.z_dim) for s in chunk])).to(device=device, dtype=torch.float32)
-        cc = c.repeat(len(chunk), 1) if c is not None else None
-        img = G(z, cc, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff, noise_mode=noise_mode)
+        img = G(seeds_to_z(G, chunk), class_vector(G, class_idx, len(chunk)), truncation_psi=truncation_psi,
+                truncation_cutoff=truncation_cutoff, noise_mode=noise_mode)
         images.extend(to_pil(img))
     return images
 

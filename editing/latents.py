@@ -7,30 +7,9 @@ from __future__ import annotations
 
 from typing import Optional, Sequence
 
-import numpy as np
 import torch
 
-from .generate import seed_to_z
-
-
-def _device(G):
-    return next(G.parameters()).device
-
-
-def class_vector(G, class_idx: Optional[int], n: int = 1) -> Optional[torch.Tensor]:
-    """One-hot labels for a conditional model (None for an unconditional one)."""
-    if not G.c_dim:
-        return None
-    if class_idx is None or not 0 <= int(class_idx) < G.c_dim:
-        raise ValueError(f"this model is conditional: pick a class between 0 and {G.c_dim - 1}")
-    c = torch.zeros([n, G.c_dim], device=_device(G))
-    c[:, int(class_idx)] = 1
-    return c
-
-
-def seeds_to_z(G, seeds: Sequence[int]) -> torch.Tensor:
-    """z for each seed, drawn as the official scripts do. [N, z_dim]"""
-    return torch.from_numpy(np.concatenate([seed_to_z(s, G.z_dim) for s in seeds])).to(_device(G), torch.float32)
+from .generate import class_vector, seeds_to_z
 
 
 @torch.no_grad()
@@ -84,16 +63,31 @@ def mix(ws_base: torch.Tensor, ws_style: torch.Tensor, layers: Sequence[int]) ->
 
 
 @torch.no_grad()
+def mixing_ws(G, row_seeds: Sequence[int], col_seeds: Sequence[int], layers: Sequence[int],
+              truncation_psi: float = 1.0, class_idx: Optional[int] = None):
+    """The latents of a style-mixing grid: cells [len(cols) * len(rows), num_ws, w_dim], column
+    by column (cell (r, c) at c * len(rows) + r: row seed r with `layers` from column seed c),
+    and the rows' and columns' own W+."""
+    all_ws = seeds_to_ws(G, list(row_seeds) + list(col_seeds), truncation_psi, class_idx=class_idx)
+    row_ws, col_ws = all_ws[:len(row_seeds)], all_ws[len(row_seeds):]
+    cells = torch.cat([mix(row_ws, col_ws[j:j + 1], layers) for j in range(len(col_seeds))])
+    return cells, row_ws, col_ws
+
+
+@torch.no_grad()
+def render_mixing_grid(G, cells: torch.Tensor, row_ws: torch.Tensor, col_ws: torch.Tensor, noise_mode: str = "const"):
+    """Images of mixing_ws's latents: grid [rows, cols, C, H, W], the rows' and the columns' own images."""
+    images = G.synthesis(cells, noise_mode=noise_mode)
+    grid = images.reshape(len(col_ws), len(row_ws), *images.shape[1:]).transpose(0, 1)
+    return grid, G.synthesis(row_ws, noise_mode=noise_mode), G.synthesis(col_ws, noise_mode=noise_mode)
+
+
+@torch.no_grad()
 def style_mixing_grid(G, row_seeds: Sequence[int], col_seeds: Sequence[int], layers: Sequence[int],
                       truncation_psi: float = 1.0, noise_mode: str = "const", class_idx: Optional[int] = None):
     """The official style_mixing.py grid: cell (r, c) is row seed r with `layers` from column seed c.
     Returns images [len(rows), len(cols), C, H, W], the rows' and the columns' own images."""
-    all_ws = seeds_to_ws(G, list(row_seeds) + list(col_seeds), truncation_psi, class_idx=class_idx)
-    row_ws, col_ws = all_ws[:len(row_seeds)], all_ws[len(row_seeds):]
-    cells = torch.cat([mix(row_ws, col_ws[j:j + 1], layers) for j in range(len(col_seeds))])  # column-major
-    images = G.synthesis(cells, noise_mode=noise_mode)
-    grid = images.reshape(len(col_seeds), len(row_seeds), *images.shape[1:]).transpose(0, 1)
-    return grid, G.synthesis(row_ws, noise_mode=noise_mode), G.synthesis(col_ws, noise_mode=noise_mode)
+    return render_mixing_grid(G, *mixing_ws(G, row_seeds, col_seeds, layers, truncation_psi, class_idx), noise_mode)
 
 
 def lerp(a: torch.Tensor, b: torch.Tensor, t: float | torch.Tensor) -> torch.Tensor:

@@ -14,6 +14,7 @@ import numpy as np
 import scipy.interpolate
 import torch
 
+from .generate import to_uint8
 from .latents import seeds_to_ws
 
 
@@ -63,7 +64,7 @@ def walk_frames(G, seeds: Sequence[int], frames_per_key: int = 30, truncation_ps
 
 def to_rgb_uint8(frame: torch.Tensor) -> np.ndarray:
     """[C, H, W] in about [-1, 1] -> (H, W, 3) uint8 (grey images repeated to RGB)."""
-    x = (frame.detach().float() * 127.5 + 128).clamp(0, 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+    x = to_uint8(frame.unsqueeze(0))[0]
     if x.shape[2] == 1:
         x = np.repeat(x, 3, axis=2)
     return np.ascontiguousarray(x[:, :, :3])

@@ -23,6 +23,8 @@ import torch.nn.functional as F
 from diffusers import ConfigMixin, ModelMixin
 from diffusers.configuration_utils import register_to_config
 
+from editing.generate import from_uint8
+
 
 class AttributeClassifier(ModelMixin, ConfigMixin):
     """image [N, 3, 64, 64] in [-1, 1] -> {attribute: logits [N, classes + 1]}; features [N, width*8]."""
@@ -71,10 +73,7 @@ class AttributeClassifier(ModelMixin, ConfigMixin):
 
 
 def _as_input(images):
-    if isinstance(images, np.ndarray):
-        x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float()
-        return x.div(127.5).sub(1)
-    return images.float()
+    return from_uint8(images) if isinstance(images, np.ndarray) else images.float()
 
 
 def with_none(labels: dict[str, np.ndarray], attributes: dict) -> dict[str, np.ndarray]:

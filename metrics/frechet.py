@@ -21,6 +21,8 @@ import numpy as np
 import scipy.linalg
 import torch
 
+from editing.generate import to_uint8
+
 
 def gaussian(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     features = np.asarray(features, np.float64)
@@ -57,16 +59,20 @@ def generate(G, n: int, seed: int = 0, batch_size: int = 250, truncation_psi: fl
     for i in range(0, n, batch_size):
         z = torch.from_numpy(rng.randn(min(batch_size, n - i), G.z_dim)).float()
         img = G(z, None, truncation_psi=truncation_psi, noise_mode="random")
-        out.append((img.permute(0, 2, 3, 1) * 127.5 + 128).clamp(0, 255).to(torch.uint8).numpy())
+        out.append(to_uint8(img))
     return np.concatenate(out)
+
+
+def compare_predictions(real, fake, attributes: dict) -> dict:
+    """FD and per-attribute TV from two results of classifier.predict (features, labels)."""
+    (fr, pr), (ff, pf) = real, fake
+    tv = {a: tv_distance(pr[a], pf[a], len(c) + 1) for a, c in attributes.items()}
+    return {"fd": feature_distance(fr, ff), "tv": tv, "tv_mean": float(np.mean(list(tv.values())))}
 
 
 def compare(classifier, real: np.ndarray, fake: np.ndarray) -> dict:
     """FD and per-attribute TV of two uint8 image sets, through the classifier."""
-    fr, pr = classifier.predict(real)
-    ff, pf = classifier.predict(fake)
-    tv = {a: tv_distance(pr[a], pf[a], len(c) + 1) for a, c in classifier.attributes.items()}
-    return {"fd": feature_distance(fr, ff), "tv": tv, "tv_mean": float(np.mean(list(tv.values())))}
+    return compare_predictions(classifier.predict(real), classifier.predict(fake), classifier.attributes)
 
 
 def main(argv=None):
@@ -89,12 +95,16 @@ def main(argv=None):
     assert len(real) >= 2 * n, f"need {2 * n} training images for two disjoint real sets"
     order = np.random.default_rng(0).permutation(len(real))
     real_a, real_b = real[np.sort(order[:n])], real[np.sort(order[n:2 * n])]
-    report = {"num_images": n, "real_vs_real": compare(clf, real_a, real_b)}
+    reference = clf.predict(real_a)  # computed once, compared with every set below
+
+    def against_reference(images):
+        return compare_predictions(reference, clf.predict(images), clf.attributes)
+    report = {"num_images": n, "real_vs_real": against_reference(real_b)}
     print("real vs real", report["real_vs_real"]["fd"], flush=True)
     if a.generator:
         G = stylegan.load(a.generator)
-        report["generator"] = compare(clf, real_a, generate(G, n, seed=1))
-        report["generator_psi0.7"] = compare(clf, real_a, generate(G, n, seed=1, truncation_psi=0.7))
+        report["generator"] = against_reference(generate(G, n, seed=1))
+        report["generator_psi0.7"] = against_reference(generate(G, n, seed=1, truncation_psi=0.7))
         print("generator", report["generator"]["fd"], "psi 0.7", report["generator_psi0.7"]["fd"], flush=True)
     if a.run:
         curve = []
@@ -102,7 +112,7 @@ def main(argv=None):
         for snap in [s for i, s in enumerate(snaps) if i % a.every == 0 or i == len(snaps) - 1]:
             kimg = int(snap.name.split("-")[1])
             G = stylegan.load(str(snap))
-            r = compare(clf, real_a, generate(G, n, seed=1))
+            r = against_reference(generate(G, n, seed=1))
             curve.append({"kimg": kimg, "fd": r["fd"], "tv_mean": r["tv_mean"]})
             print(curve[-1], flush=True)
         report["curve"] = curve

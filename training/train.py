@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from editing.generate import from_uint8, image_grid
 from stylegan.stylegan2 import StyleGAN2Generator
 
 from .discriminator import Discriminator
@@ -92,19 +93,11 @@ def batch_indices(n: int, batch: int, seed: int, step: int) -> np.ndarray:
     return np.asarray(out)
 
 
-def to_tensor(images: np.ndarray) -> torch.Tensor:
-    """uint8 (N, H, W, 3) -> float [N, 3, H, W] in [-1, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div(127.5).sub(1)
-
-
 def save_grid(G, z: torch.Tensor, path: Path, rows: int) -> None:
-    from editing.generate import to_pil
     with torch.no_grad():
         img = G(z, None, noise_mode="const")
-    n, c, h, w = img.shape
-    grid = img.reshape(rows, n // rows, c, h, w).permute(2, 0, 3, 1, 4).reshape(1, c, rows * h, n // rows * w)
     path.parent.mkdir(parents=True, exist_ok=True)
-    to_pil(grid)[0].save(path)
+    image_grid(img, rows, len(img) // rows).save(path)
 
 
 class Trainer:
@@ -176,7 +169,7 @@ class Trainer:
         cfg, step = self.cfg, self.step
         gen = _step_generator(cfg.seed, step)
         torch.manual_seed(int(torch.randint(2**62, (), generator=gen)))  # draws we do not make ourselves (G's noise)
-        real = to_tensor(self.images[np.sort(batch_indices(len(self.images), cfg.batch, cfg.seed, step))])
+        real = from_uint8(self.images[np.sort(batch_indices(len(self.images), cfg.batch, cfg.seed, step))])
         stats = {}
 
         # G: non-saturating loss through D (D's weights get no update here).
