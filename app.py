@@ -17,7 +17,7 @@ from editing.generate import (generate_images, image_grid, load_latents, mixing_
                               seeds_to_z, synthesize, to_pil)
 from editing.latents import PRESETS, mixing_preset, mixing_ws, render_mixing_grid, seeds_to_ws
 from editing.stylespace import edit_styles, style_layers, style_statistics
-from editing.video import num_frames, walk_frames, write_mp4
+from editing.video import Mp4Writer, num_frames, walk_frames
 
 try:  # ZeroGPU Spaces: run the GPU work inside spaces.GPU
     import spaces
@@ -113,10 +113,12 @@ def generate_seeds(choice, hub_id, upload, seeds, truncation_psi, truncation_cut
         images = []
         for i in progress.tqdm(range(0, len(seed_list), 8), desc="generating"):
             images += to_pil(synthesize(G, ws[i:i + 8], noise_mode, (float(translate_x), float(translate_y)), float(rotate)))
+            if len(images) < len(seed_list):  # stream the gallery as batches finish
+                yield [(im, f"seed {s}") for im, s in zip(images, seed_list)], gr.skip()
     except ValueError as e:
         fail(e)
     npz = save_latents(out_path("latents.npz"), ws, z=seeds_to_z(G, seed_list), seeds=seed_list)
-    return [(im, f"seed {s}") for im, s in zip(images, seed_list)], npz
+    yield [(im, f"seed {s}") for im, s in zip(images, seed_list)], npz
 
 
 # --- Style mixing -----------------------------------------------------------------------------
@@ -158,11 +160,15 @@ def interpolate_video(choice, hub_id, upload, seeds, frames_per_key, fps, grid_r
         frames = walk_frames(G, seed_list, int(frames_per_key), float(truncation_psi), bool(loop),
                              (int(grid_rows), int(grid_cols)), noise_mode)
         path = out_path("walk.mp4")
-        progress(0, desc="rendering frames")
-        write_mp4(frames, path, fps=int(fps), total=total, progress=lambda i, t: progress((i, t), desc="rendering frames"))
+        every = max(1, total // 8)  # about eight previews per video
+        with Mp4Writer(path, fps=int(fps)) as writer:
+            for frame in progress.tqdm(frames, total=total, desc="rendering frames"):
+                rgb = writer.write(frame)
+                if writer.count % every == 0 and writer.count < total:
+                    yield gr.skip(), rgb, f"frame {writer.count} of {total}"
     except ValueError as e:
         fail(e)
-    return path, f"{total} frames at {int(fps)} fps"
+    yield path, rgb, f"{total} frames at {int(fps)} fps"
 
 
 # --- Directions -------------------------------------------------------------------------------
@@ -310,6 +316,7 @@ with gr.Blocks(title="StyleGAN Studio", delete_cache=(3600, 3600)) as demo:  # r
                 run_walk = gr.Button("Render video", variant="primary")
             with gr.Column():
                 video = gr.Video(label="Walk (MP4)", format="mp4", loop=True, autoplay=True)
+                walk_preview = gr.Image(label="Latest frame", type="numpy", format="png", height=160)
                 walk_info = gr.Markdown()
 
     with gr.Tab("Directions"):
@@ -346,7 +353,7 @@ with gr.Blocks(title="StyleGAN Studio", delete_cache=(3600, 3600)) as demo:  # r
     run_mix.click(style_mix, model_inputs + [row_seeds, col_seeds, preset, mix_start, mix_end, psi, noise_mode, class_idx],
                   [mix_image, mix_npz, mix_info], api_name="style_mix")
     run_walk.click(interpolate_video, model_inputs + [walk_seeds, frames_per_key, fps, grid_rows, grid_cols, loop, psi,
-                                                      walk_noise], [video, walk_info], api_name="interpolate")
+                                                      walk_noise], [video, walk_preview, walk_info], api_name="interpolate")
     run_dir.click(direction, model_inputs + [dir_seed, method, index, attribute, strength, dir_start, dir_end, psi,
                                              dir_latents], [strip, dir_npz], api_name="direction")
     run_style.click(stylespace, model_inputs + [dir_seed, style_layer, channel, style_strength, psi], [style_image],

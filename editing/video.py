@@ -70,34 +70,61 @@ def to_rgb_uint8(frame: torch.Tensor) -> np.ndarray:
     return np.ascontiguousarray(x[:, :, :3])
 
 
+class Mp4Writer:
+    """An H.264 MP4 written a frame at a time ([C, H, W] tensors in [-1, 1] or (H, W, 3) uint8), so
+    a caller can show previews between frames. Odd sizes are padded by one pixel (yuv420p needs
+    even sides). Use as a context manager; the file is complete once it closes without error."""
+
+    def __init__(self, path: str, fps: int = 30, crf: int = 18):
+        import av
+        self._av = av
+        self.container = av.open(path, mode="w")
+        self.fps, self.crf = int(fps), crf
+        self.stream = None
+        self.count = 0
+
+    def write(self, frame: torch.Tensor | np.ndarray) -> np.ndarray:
+        """Encode one frame; returns it as (H, W, 3) uint8."""
+        rgb = frame if isinstance(frame, np.ndarray) else to_rgb_uint8(frame)
+        if self.stream is None:
+            h, w = rgb.shape[:2]
+            self.stream = self.container.add_stream("libx264", rate=self.fps)
+            self.stream.width, self.stream.height = w + w % 2, h + h % 2
+            self.stream.pix_fmt = "yuv420p"
+            self.stream.options = {"crf": str(self.crf)}
+        padded = rgb
+        if rgb.shape[0] % 2 or rgb.shape[1] % 2:
+            padded = np.pad(rgb, ((0, rgb.shape[0] % 2), (0, rgb.shape[1] % 2), (0, 0)), mode="edge")
+        for packet in self.stream.encode(self._av.VideoFrame.from_ndarray(padded, format="rgb24")):
+            self.container.mux(packet)
+        self.count += 1
+        return rgb
+
+    def close(self) -> None:
+        try:
+            if self.stream is None:
+                raise ValueError("no frames to write")
+            for packet in self.stream.encode():  # flush the encoder's delayed frames
+                self.container.mux(packet)
+        finally:
+            self.container.close()
+
+    def __enter__(self) -> "Mp4Writer":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.container.close()
+
+
 def write_mp4(frames: Iterable[torch.Tensor | np.ndarray], path: str, fps: int = 30, total: Optional[int] = None,
               progress: Optional[Callable[[int, Optional[int]], None]] = None, crf: int = 18) -> int:
-    """Encode frames ([C, H, W] tensors in [-1, 1] or (H, W, 3) uint8) as H.264 MP4; returns the
-    frame count. Odd sizes are padded by one pixel (yuv420p needs even sides)."""
-    import av
-    container = av.open(path, mode="w")
-    stream = None
-    count = 0
-    try:
+    """Encode frames as H.264 MP4 (see Mp4Writer); returns the frame count."""
+    with Mp4Writer(path, fps, crf) as writer:
         for frame in frames:
-            rgb = frame if isinstance(frame, np.ndarray) else to_rgb_uint8(frame)
-            if stream is None:
-                h, w = rgb.shape[:2]
-                stream = container.add_stream("libx264", rate=int(fps))
-                stream.width, stream.height = w + w % 2, h + h % 2
-                stream.pix_fmt = "yuv420p"
-                stream.options = {"crf": str(crf)}
-            if rgb.shape[0] % 2 or rgb.shape[1] % 2:
-                rgb = np.pad(rgb, ((0, rgb.shape[0] % 2), (0, rgb.shape[1] % 2), (0, 0)), mode="edge")
-            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
-                container.mux(packet)
-            count += 1
+            writer.write(frame)
             if progress is not None:
-                progress(count, total)
-        if stream is None:
-            raise ValueError("no frames to write")
-        for packet in stream.encode():
-            container.mux(packet)
-    finally:
-        container.close()
-    return count
+                progress(writer.count, total)
+    return writer.count

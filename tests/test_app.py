@@ -82,9 +82,10 @@ def test_every_api_name_answers(app_url, tmp_path):
     assert Image.open(grid).size == (3 * 64, 4 * 64) and "ws 3-6" in info
     with np.load(mixed) as f:
         assert f["w"].shape == (6, 10, 128)
-    video, info = client.predict(*MODEL, "0-2", 4, 10, 1, 1, True, 0.7, "const", api_name="/interpolate")
+    video, preview, info = client.predict(*MODEL, "0-2", 4, 10, 1, 1, True, 0.7, "const", api_name="/interpolate")
     with av.open(video["video"] if isinstance(video, dict) else video) as f:
         assert sum(1 for _ in f.decode(video=0)) == 12 and "12 frames" in info
+    assert Image.open(preview).size == (64, 64)
     for method in ("SeFa", "GANSpace"):
         strip, edited = client.predict(*MODEL, 3, method, 1, None, 3, 0, 9, 0.7, None, api_name="/direction")
         assert Image.open(strip).size == (5 * 64, 64)
@@ -92,6 +93,20 @@ def test_every_api_name_answers(app_url, tmp_path):
     strip, _ = client.predict(*MODEL, 0, "SeFa", 0, None, 0, 0, 9, 0.7, gradio_client.handle_file(edited), api_name="/direction")
     before_after = client.predict(*MODEL, 3, "b16.conv1", 5, 10, 0.7, api_name="/stylespace")
     assert Image.open(before_after).size == (2 * 64, 64)
+
+
+def test_long_work_streams_previews(app_url):
+    """The gallery fills batch by batch and a video shows its frames while it renders."""
+    client = gradio_client.Client(app_url, verbose=False)
+    job = client.submit(*MODEL, "0-19", 0.7, 0, "const", 0, 0, 0, 0, api_name="/generate_seeds")
+    job.result()
+    outputs = job.outputs()
+    assert [len(gallery) for gallery, _ in outputs] == [8, 16, 20]
+    assert outputs[-1][1] is not None  # the latents come with the last update
+    job = client.submit(*MODEL, "0-3", 8, 10, 1, 1, True, 0.7, "const", api_name="/interpolate")
+    job.result()
+    notes = [note for _, _, note in job.outputs()]
+    assert notes == [f"frame {i} of 32" for i in range(4, 32, 4)] + ["32 frames at 10 fps"]
 
 
 @pytest.mark.parametrize("endpoint,args,message", [
