@@ -4,6 +4,7 @@ Every handler below only turns widget values into arguments, calls editing/, and
 result into images and files; each has a stable api_name for gradio_client (see README)."""
 import os
 import tempfile
+import weakref
 
 import gradio as gr
 import torch
@@ -32,7 +33,8 @@ DEFAULT = default_entry(REGISTRY) or next(iter(REGISTRY.values()))
 MAX_UPLOAD = "2gb"  # the largest official pickles are about 380 MB
 MAX_FRAMES = 600
 OUT = tempfile.mkdtemp(prefix="stylegan-studio-")
-_directions = {}  # (id(G), method, key) -> computed directions, per process
+_directions = weakref.WeakKeyDictionary()  # G -> {(method, key): computed directions}; gone with G
+_classifiers = {}  # folder -> the attribute classifier shipped there
 
 
 def fail(e):
@@ -62,11 +64,18 @@ def classifier_for(choice, hub_id, upload):
     folder = os.path.join(entry.path, "classifier") if entry is not None and entry.path else None
     if folder is None or not os.path.isdir(folder):
         return None
-    key = ("classifier", folder)
-    if key not in _directions:
+    if folder not in _classifiers:
         from metrics.classifier import load
-        _directions[key] = load(folder)
-    return _directions[key]
+        _classifiers[folder] = load(folder)
+    return _classifiers[folder]
+
+
+def cached(G, key, compute):
+    """compute() once per model and key; forgotten when the model leaves stylegan.load's cache."""
+    per_model = _directions.setdefault(G, {})
+    if key not in per_model:
+        per_model[key] = compute()
+    return per_model[key]
 
 
 def describe(G):
@@ -175,24 +184,15 @@ def interpolate_video(choice, hub_id, upload, seeds, frames_per_key, fps, grid_r
 
 def find_direction(G, method, index, attribute, classifier, layers):
     if method == "SeFa":
-        key = (id(G), "sefa", tuple(layers))
-        if key not in _directions:
-            _directions[key] = sefa(G, layers, num=20)[0]
-        return _directions[key][int(index)], 3.0
+        dirs = cached(G, ("sefa", tuple(layers)), lambda: sefa(G, layers, num=20)[0])
+        return dirs[int(index)], 3.0
     if method == "GANSpace":
-        key = (id(G), "ganspace")
-        if key not in _directions:
-            dirs, std, _ = ganspace(G, num=20)
-            _directions[key] = (dirs, std)
-        dirs, std = _directions[key]
+        dirs, std, _ = cached(G, "ganspace", lambda: ganspace(G, num=20))
         return dirs[int(index)], float(std[int(index)])
     if classifier is None:
         raise ValueError("attribute directions need a model with an attribute classifier (the embedded avataaars-64)")
     name, _, value = (attribute or "").partition("=")
-    key = (id(G), "attribute", name, value)
-    if key not in _directions:
-        _directions[key] = attribute_direction(G, classifier, name, value)
-    fit = _directions[key]
+    fit = cached(G, ("attribute", name, value), lambda: attribute_direction(G, classifier, name, value))
     return fit["direction"], 1.0
 
 
@@ -233,10 +233,7 @@ def stylespace(choice, hub_id, upload, seed, layer, channel, strength, truncatio
         width = layers[layer][1].out_features
         if not 0 <= int(channel) < width:
             raise ValueError(f"{layer} has channels 0 to {width - 1}")
-        key = (id(G), "style-std")
-        if key not in _directions:
-            _directions[key] = style_statistics(G)
-        std = float(_directions[key][layer][int(channel)])
+        std = float(cached(G, "style-std", lambda: style_statistics(G))[layer][int(channel)])
         ws = seeds_to_ws(G, [int(seed)], float(truncation_psi))
         before = synthesize(G, ws)
         with edit_styles(G, {(layer, int(channel)): float(strength) * std}):

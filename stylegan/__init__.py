@@ -10,6 +10,7 @@ to load them: `stylegan.load(source)`.
 """
 import os
 import threading
+from collections import OrderedDict
 from typing import Optional, Union
 
 import torch
@@ -24,7 +25,10 @@ __all__ = [
     "StyleGAN2Generator", "StyleGAN3Generator", "make_transform",
 ]
 
-_cache = {}
+# Generators loaded in this process, most recently used last. Bounded, so a public Space that
+# loads one uploaded checkpoint after another keeps at most CACHE_SIZE of them in memory.
+CACHE_SIZE = int(os.environ.get("STYLEGAN_CACHE_SIZE", "4"))
+_cache = OrderedDict()
 _cache_lock = threading.Lock()
 
 
@@ -76,7 +80,8 @@ def _load_uncached(source):
 
 
 def load(source: Optional[Union[str, os.PathLike]] = None, device=None):
-    """Load a generator, eval mode, no gradients; cached per (source, device).
+    """Load a generator, eval mode, no gradients; cached per (source, device), the CACHE_SIZE
+    most recently used.
 
     source: None (the default registered model), a registry name, a local file or folder
     (NVIDIA .pkl, rosinality .pt, Hub-native folder), or a Hub id. device: None = CUDA if
@@ -87,10 +92,15 @@ def load(source: Optional[Union[str, os.PathLike]] = None, device=None):
     key = (None if source is None else os.fspath(source), str(device))
     with _cache_lock:
         if key in _cache:
+            _cache.move_to_end(key)
             return _cache[key]
     G = _load_uncached(source).to(device).eval().requires_grad_(False)
     with _cache_lock:
-        return _cache.setdefault(key, G)
+        G = _cache.setdefault(key, G)
+        _cache.move_to_end(key)
+        while len(_cache) > max(1, CACHE_SIZE):
+            _cache.popitem(last=False)
+        return G
 
 
 def clear_cache():

@@ -164,6 +164,25 @@ def test_load_caches_per_source_and_device():
     assert a.device.type == "cpu"
 
 
+def test_load_cache_keeps_only_the_most_recently_used(tmp_path, monkeypatch):
+    """A Space loading upload after upload must not keep every model in memory."""
+    import gc
+    import shutil
+    import weakref
+    monkeypatch.setattr(stylegan, "CACHE_SIZE", 2)
+    paths = []
+    for i in range(3):  # three uploads of one checkpoint under different names
+        paths.append(str(tmp_path / f"upload{i}.pkl"))
+        shutil.copy(os.path.join(FIXTURES, "sg3-t-32", "network.pkl"), paths[-1])
+    first = weakref.ref(stylegan.load(paths[0], device="cpu"))
+    second = stylegan.load(paths[1], device="cpu")
+    assert stylegan.load(paths[0], device="cpu") is first()  # used again: now the most recent
+    stylegan.load(paths[2], device="cpu")  # evicts paths[1], the least recently used
+    gc.collect()
+    assert first() is not None and stylegan.load(paths[0], device="cpu") is first()
+    assert stylegan.load(paths[1], device="cpu") is not second  # loaded afresh
+
+
 def test_pickle_asking_for_an_enormous_array_is_a_clear_error(tmp_path):
     # Hand-assembled protocol 2: numpy.core.multiarray._reconstruct(ndarray, (2**62,), b"b").
     payload = (b"\x80\x02cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\n"
