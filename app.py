@@ -13,7 +13,7 @@ import ops
 import stylegan
 from checkpoints import default_entry, load_registry
 from editing import MAX_SEED
-from editing.directions import apply_direction, attribute_direction, ganspace, sefa
+from editing.directions import apply_direction, attribute_direction, direction_std, ganspace, sefa
 from editing.generate import (generate_images, image_grid, load_latents, mixing_grid_image, parse_seeds, save_latents,
                               seeds_to_z, synthesize, to_pil)
 from editing.latents import PRESETS, mixing_preset, mixing_ws, render_mixing_grid, seeds_to_ws
@@ -184,8 +184,11 @@ def interpolate_video(choice, hub_id, upload, seeds, frames_per_key, fps, grid_r
 
 def find_direction(G, method, index, attribute, classifier, layers):
     if method == "SeFa":
-        dirs = cached(G, ("sefa", tuple(layers)), lambda: sefa(G, layers, num=20)[0])
-        return dirs[int(index)], 3.0
+        def compute():
+            dirs = sefa(G, layers, num=20)[0]
+            return dirs, direction_std(G, dirs)
+        dirs, std = cached(G, ("sefa", tuple(layers)), compute)
+        return dirs[int(index)], float(std[int(index)])
     if method == "GANSpace":
         dirs, std, _ = cached(G, "ganspace", lambda: ganspace(G, num=20))
         return dirs[int(index)], float(std[int(index)])
@@ -193,14 +196,14 @@ def find_direction(G, method, index, attribute, classifier, layers):
         raise ValueError("attribute directions need a model with an attribute classifier (the embedded avataaars-64)")
     name, _, value = (attribute or "").partition("=")
     fit = cached(G, ("attribute", name, value), lambda: attribute_direction(G, classifier, name, value))
-    return fit["direction"], 1.0
+    return fit["direction"], fit["std"]
 
 
 @gpu
 def direction(choice, hub_id, upload, seed, method, index, attribute, strength, layer_start, layer_end,
               truncation_psi, latents):
-    """A strip of five images from -strength to +strength along a direction (units: the
-    direction's own scale: GANSpace = standard deviations of W, SeFa and attributes = unit vectors x 3)."""
+    """A strip of five images from -strength to +strength along a direction, strength in
+    standard deviations of W along it (the same units for SeFa, GANSpace and attributes)."""
     G = load_model(choice, hub_id, upload)
     try:
         layers = layer_range(G, layer_start, layer_end)
@@ -326,7 +329,7 @@ with gr.Blocks(title="StyleGAN Studio", delete_cache=(3600, 3600)) as demo:  # r
                 attributes = attribute_choices()
                 attribute = gr.Dropdown(attributes, value="mouth_type=SMILE" if attributes else None,
                                         label="Attribute (embedded model)", allow_custom_value=True)
-                strength = gr.Slider(0, 10, value=3, step=0.5, label="Strength")
+                strength = gr.Slider(0, 10, value=3, step=0.5, label="Strength (standard deviations of W along the direction)")
                 with gr.Row():
                     dir_start = gr.Slider(0, 17, value=0, step=1, label="First w")
                     dir_end = gr.Slider(0, 17, value=17, step=1, label="Last w")

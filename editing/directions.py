@@ -59,6 +59,16 @@ def sefa(G, layers: Optional[Sequence[int]] = None, num: int = 10) -> tuple[torc
 def ganspace(G, num: int = 10, samples: int = 10_000, seed: int = 0, class_idx: Optional[int] = None):
     """GANSpace: principal directions of W from `samples` random z (seeded). Returns unit
     directions [num, w_dim], the standard deviation of w along each [num], and the mean w."""
+    w = sample_w(G, samples, seed, class_idx)
+    mean = w.mean(dim=0)
+    _, S, Vh = torch.linalg.svd(w - mean, full_matrices=False)
+    std = S / np.sqrt(len(w) - 1)
+    return Vh[:num].float().contiguous(), std[:num].float(), mean.float()
+
+
+@torch.no_grad()
+def sample_w(G, samples: int = 10_000, seed: int = 0, class_idx: Optional[int] = None) -> torch.Tensor:
+    """w = mapping(z) for `samples` seeded random z, untruncated. [samples, w_dim] float64"""
     from .generate import class_vector
     device = next(G.parameters()).device
     gen = torch.Generator().manual_seed(seed)
@@ -67,11 +77,15 @@ def ganspace(G, num: int = 10, samples: int = 10_000, seed: int = 0, class_idx: 
         n = min(2000, samples - i)
         z = torch.randn([n, G.z_dim], generator=gen).to(device)
         ws.append(G.mapping(z, class_vector(G, class_idx, n))[:, 0].double())
-    w = torch.cat(ws)
-    mean = w.mean(dim=0)
-    _, S, Vh = torch.linalg.svd(w - mean, full_matrices=False)
-    std = S / np.sqrt(len(w) - 1)
-    return Vh[:num].float().contiguous(), std[:num].float(), mean.float()
+    return torch.cat(ws)
+
+
+def direction_std(G, directions: torch.Tensor, samples: int = 10_000, seed: int = 0) -> torch.Tensor:
+    """How far w spreads along each direction [num, w_dim]: the standard deviation of w . d over
+    random w. Strengths in these units mean the same for every method and model. [num]"""
+    w = sample_w(G, samples, seed)
+    d = directions.to(w.device, torch.float64)
+    return (w @ (d / d.norm(dim=1, keepdim=True)).T).std(dim=0).float()
 
 
 def apply_direction(ws: torch.Tensor, direction: torch.Tensor, strength: float,
@@ -92,8 +106,9 @@ def attribute_direction(G, classifier, attribute: str, value: str, samples: int 
     """InterFaceGAN (Shen et al. 2020): the normal of a linear boundary in W between faces the
     classifier reads as `attribute == value` and the rest. Samples w from seeded z, labels the
     generated images with the classifier, fits a logistic regression on standardised w, and
-    returns {"direction": unit [w_dim] pointing towards `value`, "accuracy": of the boundary on
-    its samples, "positives": how many samples showed the value}."""
+    returns {"direction": unit [w_dim] pointing towards `value`, "std": the spread of the samples'
+    w along it, "accuracy": of the boundary on its samples, "positives": how many samples showed
+    the value}."""
     classes = classifier.attributes[attribute]
     if value not in classes:
         raise ValueError(f"{attribute} has no value {value!r}: one of {', '.join(classes)}")
@@ -131,4 +146,6 @@ def attribute_direction(G, classifier, attribute: str, value: str, samples: int 
     coef = coef.detach()
     accuracy = float((((x @ coef + bias.detach()) > 0).double() == y).double().mean())
     direction = coef / std  # back from standardised coordinates: the boundary's normal in W
-    return {"direction": (direction / direction.norm()).float().to(device), "accuracy": accuracy, "positives": positives}
+    direction = direction / direction.norm()
+    return {"direction": direction.float().to(device), "std": float((w @ direction).std()), "accuracy": accuracy,
+            "positives": positives}

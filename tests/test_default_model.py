@@ -97,6 +97,7 @@ def test_attribute_direction_moves_the_classifier(G, classifier):
     assert fit["accuracy"] > 0.8 and fit["positives"] >= 5
     ws = seeds_to_ws(G, range(100, 148))
     spread = float((ws[:, 0] @ fit["direction"]).std())
+    assert 0.5 < fit["std"] / spread < 2  # its unit (the spread of w along it) matches other seeds'
     k = classifier.attributes["skin_color"].index("BLACK")
 
     def share(w):

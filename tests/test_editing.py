@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from editing.directions import apply_direction, ganspace, sefa, style_affines
+from editing.directions import apply_direction, direction_std, ganspace, sefa, style_affines
 from editing.latents import (interpolate, layer_resolutions, lerp, mix, mixing_preset, seeds_to_ws, seeds_to_z,
                              slerp, style_mixing_grid)
 from stylegan import StyleGAN2Generator, StyleGAN3Generator
@@ -121,6 +121,8 @@ def test_ganspace_components_are_ordered_principal_directions(G2):
     proj = (w - mean) @ dirs.T
     assert torch.allclose(proj.std(dim=0), std, rtol=1e-3)
     assert torch.allclose(w.mean(0), mean, atol=1e-5)
+    # the spread along a direction, measured on the same samples, is the component's std
+    assert torch.allclose(direction_std(G2, dirs * 5, samples=3000, seed=1), std, rtol=1e-4)
 
 
 def test_apply_direction_moves_only_the_chosen_layers(G2):
