@@ -14,8 +14,8 @@ import stylegan
 from checkpoints import default_entry, load_registry
 from editing import MAX_SEED
 from editing.directions import apply_direction, attribute_direction, direction_std, ganspace, sefa
-from editing.generate import (generate_images, image_grid, load_latents, mixing_grid_image, parse_seeds, save_latents,
-                              seeds_to_z, synthesize, to_pil)
+from editing.generate import (default_batch, generate_images, image_grid, load_latents, mixing_grid_image, parse_seeds,
+                              save_latents, seeds_to_z, synthesize, to_pil)
 from editing.latents import PRESETS, mixing_preset, mixing_ws, render_mixing_grid, seeds_to_ws
 from editing.stylespace import edit_styles, style_layers, style_statistics
 from editing.video import Mp4Writer, num_frames, walk_frames
@@ -119,9 +119,9 @@ def generate_seeds(choice, hub_id, upload, seeds, truncation_psi, truncation_cut
         seed_list = parse_seeds(seeds)
         cutoff = int(truncation_cutoff) or None
         ws = seeds_to_ws(G, seed_list, float(truncation_psi), cutoff, class_arg(G, class_idx))
-        images = []
-        for i in progress.tqdm(range(0, len(seed_list), 8), desc="generating"):
-            images += to_pil(synthesize(G, ws[i:i + 8], noise_mode, (float(translate_x), float(translate_y)), float(rotate)))
+        images, batch = [], default_batch(G)
+        for i in progress.tqdm(range(0, len(seed_list), batch), desc="generating"):
+            images += to_pil(synthesize(G, ws[i:i + batch], noise_mode, (float(translate_x), float(translate_y)), float(rotate)))
             if len(images) < len(seed_list):  # stream the gallery as batches finish
                 yield [(im, f"seed {s}") for im, s in zip(images, seed_list)], gr.skip()
     except ValueError as e:

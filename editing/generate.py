@@ -56,10 +56,21 @@ def to_pil(img: torch.Tensor) -> list:
     return [PIL.Image.fromarray(a[:, :, 0], "L") for a in img]  # other channel counts: show the first
 
 
+def default_batch(G) -> int:
+    """How many images to synthesise at once. On a GPU, 8. On a CPU a batch only helps small
+    images: a config-f network gains nothing from batching at 128-256 px and loses at 512 px and
+    up (1024 px: 1.0 s an image alone, 1.6 s in a batch of 8; benchmarks/bench_editing.py), so
+    the batch shrinks to keep batch x pixels at or below 512^2."""
+    if next(G.parameters()).device.type != "cpu":
+        return 8
+    return max(1, min(8, (512 * 512) // (G.img_resolution ** 2)))
+
+
 @torch.no_grad()
 def generate_images(G, seeds: Sequence[int], truncation_psi: float = 1.0, truncation_cutoff: Optional[int] = None,
-                    noise_mode: str = "const", class_idx: Optional[int] = None, batch_size: int = 4):
+                    noise_mode: str = "const", class_idx: Optional[int] = None, batch_size: Optional[int] = None):
     """One image per seed. Conditional models need `class_idx` (as in gen_images.py)."""
+    batch_size = batch_size or default_batch(G)
     images = []
     for i in range(0, len(seeds), batch_size):
         chunk = seeds[i:i + batch_size]
@@ -148,10 +159,11 @@ def mixing_grid_image(grid: torch.Tensor, row_images: torch.Tensor, col_images: 
 
 @torch.no_grad()
 def synthesize(G, ws: torch.Tensor, noise_mode: str = "const", translate=(0.0, 0.0), rotate: float = 0.0,
-               batch_size: int = 8) -> torch.Tensor:
+               batch_size: Optional[int] = None) -> torch.Tensor:
     """Images of W+ latents. StyleGAN3 models are translated and rotated (degrees) through their
     input transform, in the units of gen_images.py --translate/--rotate; the shared model's
-    transform is restored afterwards."""
+    transform is restored afterwards. batch_size: None = default_batch(G)."""
+    batch_size = batch_size or default_batch(G)
     moved = tuple(translate) != (0.0, 0.0) or rotate != 0.0
     transform = getattr(getattr(G.synthesis, "input", None), "transform", None)
     if moved and transform is None:

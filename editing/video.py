@@ -14,7 +14,7 @@ import numpy as np
 import scipy.interpolate
 import torch
 
-from .generate import to_uint8
+from .generate import default_batch, to_uint8
 from .latents import seeds_to_ws
 
 
@@ -41,12 +41,13 @@ def num_frames(num_keys: int, frames_per_key: int, loop: bool = True) -> int:
 
 @torch.no_grad()
 def walk_frames(G, seeds: Sequence[int], frames_per_key: int = 30, truncation_psi: float = 1.0, loop: bool = True,
-                grid: tuple[int, int] = (1, 1), noise_mode: str = "const", batch_size: int = 8,
+                grid: tuple[int, int] = (1, 1), noise_mode: str = "const", batch_size: Optional[int] = None,
                 class_idx: Optional[int] = None) -> Iterator[torch.Tensor]:
     """Frames [C, H*rows, W*cols] of a walk through the seeds' latents. With grid (rows, cols),
     seeds are split into rows*cols cells (as gen_video.py: cell i walks seeds i, i + cells, ...)."""
     rows, cols = grid
     cells = rows * cols
+    batch_size = batch_size or default_batch(G)
     if len(seeds) < 2 * cells or len(seeds) % cells:
         raise ValueError(f"a {rows}x{cols} grid needs a multiple of {cells} seeds, at least {2 * cells}")
     ws = seeds_to_ws(G, list(seeds), truncation_psi, class_idx=class_idx)  # [K * cells, num_ws, w_dim]

@@ -246,3 +246,14 @@ def test_synthesize_moves_stylegan3_and_restores_it(G2, G3):
     assert torch.equal(synthesize(G3, ws), base)
     with pytest.raises(ValueError, match="StyleGAN3"):
         synthesize(G2, seeds_to_ws(G2, [0]), rotate=10)
+
+
+def test_default_batch_shrinks_with_resolution_on_cpu():
+    from types import SimpleNamespace
+
+    from editing.generate import default_batch
+
+    def model(res, device="cpu"):
+        return SimpleNamespace(img_resolution=res, parameters=lambda: iter([torch.zeros(1, device=device)]))
+    assert [default_batch(model(r)) for r in (32, 64, 256, 512, 1024)] == [8, 8, 4, 1, 1]
+    assert default_batch(model(1024, "meta")) == 8  # an accelerator batches
