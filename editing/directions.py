@@ -102,13 +102,20 @@ def apply_direction(ws: torch.Tensor, direction: torch.Tensor, strength: float,
 
 @torch.no_grad()
 def attribute_direction(G, classifier, attribute: str, value: str, samples: int = 2000, seed: int = 0,
-                        truncation_psi: float = 1.0, batch_size: int = 250, steps: int = 300) -> dict:
+                        truncation_psi: float = 1.0, batch_size: int = 250, steps: int = 300, l2: float = 0.1) -> dict:
     """InterFaceGAN (Shen et al. 2020): the normal of a linear boundary in W between faces the
     classifier reads as `attribute == value` and the rest. Samples w from seeded z, labels the
-    generated images with the classifier, fits a logistic regression on standardised w, and
+    generated images with the classifier, fits a logistic regression on centred w, and
     returns {"direction": unit [w_dim] pointing towards `value`, "std": the spread of the samples'
     w along it, "accuracy": of the boundary on its samples, "positives": how many samples showed
-    the value}."""
+    the value}.
+
+    The penalty l2 matters: W is far from isotropic (here its spread differs 35x between
+    principal directions), and a barely regularised fit separates the samples along directions
+    in which w hardly varies and the generator hardly changes the image; moving along such a
+    normal by a few standard deviations changes nothing. A ridge penalty on the raw coordinates
+    keeps the normal in directions the generator uses (embedded model, +3 standard deviations:
+    BLACK skin 8% -> 88% of faces with l2 = 0.1, 8% -> 6% with standardised w and l2 = 0.001)."""
     classes = classifier.attributes[attribute]
     if value not in classes:
         raise ValueError(f"{attribute} has no value {value!r}: one of {', '.join(classes)}")
@@ -128,24 +135,23 @@ def attribute_direction(G, classifier, attribute: str, value: str, samples: int 
     positives = int(y.sum())
     if positives < 5 or positives > len(y) - 5:
         raise ValueError(f"only {positives} of {len(y)} samples read as {attribute}={value}: too few to fit a boundary")
-    mean, std = w.mean(0), w.std(0).clamp_min(1e-8)
-    x = (w - mean) / std
+    x = w - w.mean(0)
     with torch.enable_grad():
         coef = torch.zeros(x.shape[1], dtype=torch.float64, requires_grad=True)
         bias = torch.zeros((), dtype=torch.float64, requires_grad=True)
         opt = torch.optim.LBFGS([coef, bias], max_iter=steps, line_search_fn="strong_wolfe")
-        pos_weight = (len(y) - positives) / positives  # balance the classes
+        pos_weight = torch.tensor((len(y) - positives) / positives, dtype=torch.float64)  # balance the classes
 
         def closure():
             opt.zero_grad()
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(x @ coef + bias, y, pos_weight=torch.tensor(pos_weight, dtype=torch.float64))
-            loss = loss + 1e-3 * coef.square().sum()
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(x @ coef + bias, y, pos_weight=pos_weight)
+            loss = loss + l2 * coef.square().sum()
             loss.backward()
             return loss
         opt.step(closure)
     coef = coef.detach()
     accuracy = float((((x @ coef + bias.detach()) > 0).double() == y).double().mean())
-    direction = coef / std  # back from standardised coordinates: the boundary's normal in W
+    direction = coef  # the boundary's normal in W
     direction = direction / direction.norm()
     return {"direction": direction.float().to(device), "std": float((w @ direction).std()), "accuracy": accuracy,
             "positives": positives}

@@ -50,12 +50,11 @@ def test_attribute_frequencies_of_samples_follow_the_data(G, classifier):
     from training.avatars import attribute_probabilities
     fake = generate(G, 300, seed=5)
     _, pred = classifier.predict(fake)
-    # Coarse attributes only for now: at 206 kimg mouths and eyes are still smudges (TV ~0.6,
-    # README); add mouth_type and eye_type here once training reaches 500k images.
-    for attr in ("skin_color", "hair_color"):
+    # On 10,000 samples (metrics.json) these TVs are 0.05, 0.15, 0.19 and 0.23
+    for attr in ("skin_color", "hair_color", "mouth_type", "eye_type"):
         p = attribute_probabilities(attr)
         q = np.bincount(pred[attr], minlength=len(p) + 1)[: len(p)] / len(fake)
-        assert 0.5 * np.abs(p - q).sum() < 0.25, (attr, p.round(2), q.round(2))
+        assert 0.5 * np.abs(p - q).sum() < 0.3, (attr, p.round(2), q.round(2), 0.5 * np.abs(p - q).sum())
     noise = np.random.default_rng(0).integers(0, 256, (300, 64, 64, 3), dtype=np.uint8)
     _, pred_noise = classifier.predict(noise)
     p = attribute_probabilities("skin_color")
@@ -105,4 +104,4 @@ def test_attribute_direction_moves_the_classifier(G, classifier):
             return float((classifier(G.synthesis(w, noise_mode="const").clamp(-1, 1))["skin_color"].argmax(1) == k).float().mean())
     before, after, away = share(ws), share(apply_direction(ws, fit["direction"], 3 * spread)), \
         share(apply_direction(ws, fit["direction"], -3 * spread))
-    assert after >= before + 0.15 and after > 2 * before and away <= before, (before, after, away)
+    assert after >= before + 0.3 and after > 2 * before and away <= before, (before, after, away)
