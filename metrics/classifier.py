@@ -104,7 +104,7 @@ def train_classifier(images, labels, attributes, epochs=3, batch_size=128, lr=2e
             opt.step()
             sched.step()
             bar.update()
-            bar.set_postfix(loss=f"{float(loss):.3f}")
+            bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
     bar.close()
     return model.eval()
 
