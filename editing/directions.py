@@ -68,7 +68,8 @@ def ganspace(G, num: int = 10, samples: int = 10_000, seed: int = 0, class_idx: 
 
 @torch.no_grad()
 def sample_w(G, samples: int = 10_000, seed: int = 0, class_idx: Optional[int] = None) -> torch.Tensor:
-    """w = mapping(z) for `samples` seeded random z, untruncated. [samples, w_dim] float64"""
+    """w = mapping(z) for `samples` seeded random z, untruncated. A conditional model samples
+    class `class_idx`, or with None every class in turn (W of the whole model). [samples, w_dim] float64"""
     from .generate import class_vector
     device = next(G.parameters()).device
     gen = torch.Generator().manual_seed(seed)
@@ -76,7 +77,11 @@ def sample_w(G, samples: int = 10_000, seed: int = 0, class_idx: Optional[int] =
     for i in range(0, samples, 2000):
         n = min(2000, samples - i)
         z = torch.randn([n, G.z_dim], generator=gen).to(device)
-        ws.append(G.mapping(z, class_vector(G, class_idx, n))[:, 0].double())
+        if G.c_dim and class_idx is None:
+            c = torch.eye(G.c_dim, device=device)[torch.arange(i, i + n, device=device) % G.c_dim]
+        else:
+            c = class_vector(G, class_idx, n)
+        ws.append(G.mapping(z, c)[:, 0].double())
     return torch.cat(ws)
 
 

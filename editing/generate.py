@@ -47,13 +47,11 @@ def from_uint8(images: np.ndarray) -> torch.Tensor:
 def to_pil(img: torch.Tensor) -> list:
     """[N, C, H, W] in about [-1, 1] -> PIL images, rounded as the official scripts do."""
     img = to_uint8(img)
-    if img.shape[-1] == 1:
-        return [PIL.Image.fromarray(a[:, :, 0], "L") for a in img]
     if img.shape[-1] == 3:
         return [PIL.Image.fromarray(a, "RGB") for a in img]
     if img.shape[-1] == 4:
         return [PIL.Image.fromarray(a, "RGBA") for a in img]
-    return [PIL.Image.fromarray(a[:, :, 0], "L") for a in img]  # other channel counts: show the first
+    return [PIL.Image.fromarray(a[:, :, 0], "L") for a in img]  # grey, or other channel counts: the first
 
 
 def default_batch(G) -> int:

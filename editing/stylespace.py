@@ -13,7 +13,7 @@ from typing import Mapping
 
 import torch
 
-from .directions import style_affines
+from .directions import sample_w, style_affines
 
 
 def style_layers(G) -> dict[str, tuple[int, torch.nn.Module]]:
@@ -31,10 +31,8 @@ def compute_styles(G, ws: torch.Tensor) -> dict[str, torch.Tensor]:
 @torch.no_grad()
 def style_statistics(G, samples: int = 2000, seed: int = 0) -> dict[str, torch.Tensor]:
     """Standard deviation of every style channel over random z: the unit in which edits are given."""
-    gen = torch.Generator().manual_seed(seed)
-    z = torch.randn([samples, G.z_dim], generator=gen).to(next(G.parameters()).device)
-    ws = G.mapping(z, None) if not G.c_dim else G.mapping(z, torch.eye(G.c_dim, device=z.device)[torch.arange(samples) % G.c_dim])
-    return {name: s.std(dim=0) for name, s in compute_styles(G, ws).items()}
+    w = sample_w(G, samples, seed).float()  # conditional models: every class in turn
+    return {name: s.std(dim=0) for name, s in compute_styles(G, w.unsqueeze(1).expand(-1, G.num_ws, -1)).items()}
 
 
 @contextlib.contextmanager

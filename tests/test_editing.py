@@ -257,3 +257,21 @@ def test_default_batch_shrinks_with_resolution_on_cpu():
         return SimpleNamespace(img_resolution=res, parameters=lambda: iter([torch.zeros(1, device=device)]))
     assert [default_batch(model(r)) for r in (32, 64, 256, 512, 1024)] == [8, 8, 4, 1, 1]
     assert default_batch(model(1024, "meta")) == 8  # an accelerator batches
+
+
+def test_sampling_w_of_a_conditional_model_needs_no_class():
+    """SeFa's units, GANSpace and StyleSpace statistics span every class when none is picked."""
+    from editing.directions import sample_w
+    from editing.stylespace import style_statistics
+    torch.manual_seed(0)
+    G = StyleGAN2Generator(z_dim=8, c_dim=3, w_dim=8, img_resolution=16, img_channels=3,
+                           mapping_kwargs=dict(num_layers=2), channel_base=64, channel_max=8).eval().requires_grad_(False)
+    w = sample_w(G, samples=300, seed=0)
+    z = torch.randn([300, 8], generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(w[1::3].float(), G.mapping(z[1::3], torch.eye(3)[[1] * 100])[:, 0], atol=1e-6)
+    assert torch.allclose(sample_w(G, samples=30, seed=0, class_idx=2).float(),
+                          G.mapping(z[:30], torch.eye(3)[[2] * 30])[:, 0], atol=1e-6)
+    dirs, std, _ = ganspace(G, num=3, samples=300)
+    assert torch.allclose(direction_std(G, dirs, samples=300), std, rtol=1e-4)
+    assert direction_std(G, sefa(G, num=2)[0], samples=300).shape == (2,)
+    assert (style_statistics(G, samples=300)["b4.conv1"] > 0).all()
