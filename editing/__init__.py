@@ -1,5 +1,5 @@
 """What you do with latents: seeds, truncation, generation (more to come: mixing,
 interpolation, projection, directions, CLIP). Plain functions, usable without Gradio."""
-from .generate import MAX_SEED, generate_images, seed_to_z, to_pil
+from .generate import MAX_SEED, generate_images, seed_to_z
 
-__all__ = ["MAX_SEED", "generate_images", "seed_to_z", "to_pil"]
+__all__ = ["MAX_SEED", "generate_images", "seed_to_z"]

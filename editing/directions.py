@@ -17,22 +17,7 @@ import torch
 
 def style_affines(G) -> list[tuple[int, torch.nn.Module]]:
     """(index into W+, affine layer) for every style the synthesis network computes."""
-    syn = G.synthesis
-    out = []
-    if hasattr(syn, "block_resolutions"):  # StyleGAN2: each block reads num_conv + num_torgb ws from its first
-        w_idx = 0
-        for res in syn.block_resolutions:
-            block = getattr(syn, f"b{res}")
-            convs = [m for m in (getattr(block, "conv0", None), block.conv1) if m is not None]
-            for k, layer in enumerate(convs):
-                out.append((w_idx + k, layer.affine))
-            if hasattr(block, "torgb"):
-                out.append((w_idx + block.num_conv, block.torgb.affine))
-            w_idx += block.num_conv
-    else:  # StyleGAN3: ws[0] drives the Fourier input's transform (not a style), ws[k + 1] layer k
-        for k, name in enumerate(syn.layer_names):
-            out.append((k + 1, getattr(syn, name).affine))
-    return out
+    return [(w_idx, G.synthesis.get_submodule(name).affine) for name, w_idx, _ in G.synthesis.w_layout()]
 
 
 def affine_matrix(layer) -> torch.Tensor:

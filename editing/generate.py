@@ -6,6 +6,8 @@ import numpy as np
 import PIL.Image
 import torch
 
+from ops.images import image_grid, to_pil
+
 MAX_SEED = 2 ** 32 - 1  # what np.random.RandomState accepts
 
 
@@ -32,26 +34,6 @@ def class_vector(G, class_idx: Optional[int], n: int = 1) -> Optional[torch.Tens
     c = torch.zeros([n, G.c_dim], device=next(G.parameters()).device)
     c[:, int(class_idx)] = 1
     return c
-
-
-def to_uint8(img: torch.Tensor) -> np.ndarray:
-    """[N, C, H, W] in about [-1, 1] -> (N, H, W, C) uint8, rounded as the official scripts do."""
-    return (img.detach().float().permute(0, 2, 3, 1) * 127.5 + 128).clamp(0, 255).to(torch.uint8).cpu().numpy()
-
-
-def from_uint8(images: np.ndarray) -> torch.Tensor:
-    """(N, H, W, C) uint8 -> float [N, C, H, W] in [-1, 1]: what the networks take and give."""
-    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div(127.5).sub(1)
-
-
-def to_pil(img: torch.Tensor) -> list:
-    """[N, C, H, W] in about [-1, 1] -> PIL images, rounded as the official scripts do."""
-    img = to_uint8(img)
-    if img.shape[-1] == 3:
-        return [PIL.Image.fromarray(a, "RGB") for a in img]
-    if img.shape[-1] == 4:
-        return [PIL.Image.fromarray(a, "RGBA") for a in img]
-    return [PIL.Image.fromarray(a[:, :, 0], "L") for a in img]  # grey, or other channel counts: the first
 
 
 def default_batch(G) -> int:
@@ -137,14 +119,6 @@ def load_latents(path: str, G=None) -> torch.Tensor:
     return w
 
 
-def image_grid(images: torch.Tensor, rows: int, cols: int) -> PIL.Image.Image:
-    """[rows * cols, C, H, W] in [-1, 1], row-major -> one PIL image."""
-    n, C, H, W = images.shape
-    assert n == rows * cols, (n, rows, cols)
-    grid = images.reshape(rows, cols, C, H, W).permute(2, 0, 3, 1, 4).reshape(1, C, rows * H, cols * W)
-    return to_pil(grid)[0]
-
-
 def mixing_grid_image(grid: torch.Tensor, row_images: torch.Tensor, col_images: torch.Tensor) -> PIL.Image.Image:
     """The official style_mixing.py layout: column sources along the top, row sources down the
     left, cell (r, c) = row r with styles from column c; the corner left blank (white)."""
@@ -158,20 +132,17 @@ def mixing_grid_image(grid: torch.Tensor, row_images: torch.Tensor, col_images: 
 @torch.no_grad()
 def synthesize(G, ws: torch.Tensor, noise_mode: str = "const", translate=(0.0, 0.0), rotate: float = 0.0,
                batch_size: Optional[int] = None) -> torch.Tensor:
-    """Images of W+ latents. StyleGAN3 models are translated and rotated (degrees) through their
-    input transform, in the units of gen_images.py --translate/--rotate; the shared model's
-    transform is restored afterwards. batch_size: None = default_batch(G)."""
+    """Images of W+ latents. StyleGAN3 models are translated and rotated (degrees) in the units of
+    gen_images.py --translate/--rotate, through a transform passed with this call: the shared
+    model is never changed, so concurrent requests do not see each other's transforms.
+    batch_size: None = default_batch(G)."""
     batch_size = batch_size or default_batch(G)
     moved = tuple(translate) != (0.0, 0.0) or rotate != 0.0
-    transform = getattr(getattr(G.synthesis, "input", None), "transform", None)
-    if moved and transform is None:
-        raise ValueError("translate and rotate need a StyleGAN3 model")
-    saved = transform.clone() if transform is not None else None
-    try:
-        if moved:
-            from stylegan import make_transform
-            transform.copy_(make_transform(translate, float(rotate) * np.pi / 180).to(transform))
-        return torch.cat([G.synthesis(ws[i:i + batch_size], noise_mode=noise_mode) for i in range(0, len(ws), batch_size)])
-    finally:
-        if saved is not None:
-            transform.copy_(saved)
+    kwargs = {}
+    if moved:
+        if not hasattr(G.synthesis, "layer_names"):
+            raise ValueError("translate and rotate need a StyleGAN3 model")
+        from stylegan import make_transform
+        kwargs["transform"] = make_transform(translate, float(rotate) * np.pi / 180)
+    return torch.cat([G.synthesis(ws[i:i + batch_size], noise_mode=noise_mode, **kwargs)
+                      for i in range(0, len(ws), batch_size)])

@@ -25,33 +25,43 @@ PRESETS = ("coarse", "middle", "fine")
 
 
 def layer_resolutions(G) -> list[int]:
-    """The resolution each w of W+ acts on. StyleGAN2: w 0 at 4 px, ws 2k-1 and 2k at 4 * 2^k,
-    the last (ToRGB) at full size. StyleGAN3: each layer's output sampling rate."""
+    """The resolution each w of W+ acts on. StyleGAN2: the lowest resolution the w feeds (ws 2k
+    and 2k + 1 at 4 * 2^k, as the StyleGAN papers count: at 1024, 18 ws, two per resolution).
+    StyleGAN3: each layer's output sampling rate (ws[0], the input's, as its first layer's)."""
+    layout = G.synthesis.w_layout()
     if hasattr(G.synthesis, "block_resolutions"):
-        res = []
-        for r in G.synthesis.block_resolutions:
-            res += [r] * getattr(G.synthesis, f"b{r}").num_conv
-        res.append(G.img_resolution)  # the last ToRGB
-        return res[:G.num_ws]
-    rates = [int(getattr(G.synthesis, name).out_sampling_rate) for name in G.synthesis.layer_names]
-    return [rates[0]] + rates  # ws[0] drives the Fourier input
+        res = [None] * G.num_ws
+        for _, i, r in layout:
+            res[i] = r if res[i] is None else min(res[i], r)
+        return res
+    rates = [r for _, _, r in layout]
+    return [rates[0]] + rates
 
 
 def mixing_preset(G, name: str) -> list[int]:
     """The ws taken from the other latent in the paper's three mixes (StyleGAN, section 3.1).
-    StyleGAN2: coarse = 4-8 px (pose, face shape, glasses), middle = 16-32 px (features, hair
-    style, eyes), fine = 64 px and up (colours, micro-structure). StyleGAN3, whose layers do not
-    map to image scales this way: the first, second and last third of the ws."""
+    StyleGAN2, by resolution: coarse = 4-8 px (pose, face shape, glasses), middle = 16-32 px
+    (features, hair style, eyes), fine = 64 px and up (colours, micro-structure); at 18 ws
+    0-3, 4-7 and 8-17. StyleGAN3, whose layers do not map to image scales this way: the same
+    split scaled to its number of ws (cuts at 4/18 and 8/18 of them)."""
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}: one of {', '.join(PRESETS)}")
     n = G.num_ws
     if not hasattr(G.synthesis, "block_resolutions"):
-        cut = [0, n // 3, 2 * n // 3, n]
+        cut = [0, round(n * 4 / 18), round(n * 8 / 18), n]
         k = PRESETS.index(name)
         return list(range(cut[k], cut[k + 1]))
     bands = {"coarse": (0, 8), "middle": (16, 32), "fine": (64, 1 << 30)}
     lo, hi = bands[name]
     return [i for i, r in enumerate(layer_resolutions(G)) if lo <= r <= hi]
+
+
+def preset_label(G, name: str) -> str:
+    """'coarse: ws 0-3' -- what the UI shows next to a preset."""
+    layers = mixing_preset(G, name)
+    if not layers:
+        return f"{name}: none at this resolution"
+    return f"{name}: ws {layers[0]}-{layers[-1]}" if len(layers) > 1 else f"{name}: w {layers[0]}"
 
 
 def mix(ws_base: torch.Tensor, ws_style: torch.Tensor, layers: Sequence[int]) -> torch.Tensor:

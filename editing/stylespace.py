@@ -3,8 +3,8 @@ that modulate each convolution. Single channels of s control small, local things
 a lip colour), so editing one channel is often more precise than moving w.
 
     styles = compute_styles(G, ws)                 # {layer name: [N, channels]}
-    with edit_styles(G, {("b32.conv1", 7): 5.0}):  # add 5 to channel 7 of that layer's style
-        img = G.synthesis(ws)
+    with edit_styles(G, {("b32.conv1", 7): 5.0}) as G_edited:  # add 5 to channel 7 of that layer's style
+        img = G_edited.synthesis(ws)
 """
 from __future__ import annotations
 
@@ -13,13 +13,12 @@ from typing import Mapping
 
 import torch
 
-from .directions import sample_w, style_affines
+from .directions import sample_w
 
 
 def style_layers(G) -> dict[str, tuple[int, torch.nn.Module]]:
     """{layer name: (index into W+, affine module)}, names as in the state dict (b32.conv1, L3_36_512...)."""
-    names = {id(m): n for n, m in G.synthesis.named_modules()}
-    return {names[id(affine)].removesuffix(".affine"): (i, affine) for i, affine in style_affines(G)}
+    return {name: (w_idx, G.synthesis.get_submodule(name).affine) for name, w_idx, _ in G.synthesis.w_layout()}
 
 
 @torch.no_grad()
@@ -37,7 +36,14 @@ def style_statistics(G, samples: int = 2000, seed: int = 0) -> dict[str, torch.T
 
 @contextlib.contextmanager
 def edit_styles(G, edits: Mapping[tuple[str, int], float]):
-    """Within the block, add edits[(layer, channel)] to that style channel in every forward pass."""
+    """Within the block, yields a private copy of G (stylegan.layers.private_copy: the same
+    weights, its own modules) whose forward passes add edits[(layer, channel)] to that style
+    channel. G itself is never changed, so requests running at once do not see each other's edits.
+
+        with edit_styles(G, {("b32.conv1", 7): 5.0}) as G_edited:
+            img = G_edited.synthesis(ws)
+    """
+    from stylegan.layers import private_copy
     layers = style_layers(G)
     by_layer: dict[str, list[tuple[int, float]]] = {}
     for (name, channel), delta in edits.items():
@@ -47,7 +53,6 @@ def edit_styles(G, edits: Mapping[tuple[str, int], float]):
         if not 0 <= int(channel) < width:
             raise ValueError(f"{name} has channels 0..{width - 1}, not {channel}")
         by_layer.setdefault(name, []).append((int(channel), float(delta)))
-    handles = []
 
     def make_hook(changes):
         def hook(module, inputs, output):
@@ -56,10 +61,7 @@ def edit_styles(G, edits: Mapping[tuple[str, int], float]):
                 output[:, channel] += delta
             return output
         return hook
-    try:
-        for name, changes in by_layer.items():
-            handles.append(layers[name][1].register_forward_hook(make_hook(changes)))
-        yield
-    finally:
-        for h in handles:
-            h.remove()
+    edited = private_copy(G)
+    for name, changes in by_layer.items():
+        edited.synthesis.get_submodule(name).affine.register_forward_hook(make_hook(changes))
+    yield edited

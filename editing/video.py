@@ -14,7 +14,9 @@ import numpy as np
 import scipy.interpolate
 import torch
 
-from .generate import default_batch, to_uint8
+from ops.images import to_uint8
+
+from .generate import default_batch
 from .latents import seeds_to_ws
 
 

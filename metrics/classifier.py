@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from diffusers import ConfigMixin, ModelMixin
 from diffusers.configuration_utils import register_to_config
 
-from editing.generate import from_uint8
+from ops.images import from_uint8
 
 
 class AttributeClassifier(ModelMixin, ConfigMixin):

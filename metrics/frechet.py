@@ -21,7 +21,7 @@ import numpy as np
 import scipy.linalg
 import torch
 
-from editing.generate import to_uint8
+from ops.images import to_uint8
 
 
 def gaussian(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -47,11 +47,13 @@ def weight_cache(weight, name, fn):
         weakref.finalize(weight, _weight_caches.pop, id(weight), None)
     cache = entry[1]
     key = (name, weight._version, weight.data_ptr(), weight.dtype, weight.device)
-    if key not in cache:
+    value = cache.get(key)  # one lookup: another thread may clear the cache between two
+    if value is None:
+        value = fn(weight)
         if len(cache) > 8:
             cache.clear()
-        cache[key] = fn(weight)
-    return cache[key]
+        cache[key] = value
+    return value
 
 
 def _conv1x1(x, w):

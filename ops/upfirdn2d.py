@@ -45,7 +45,7 @@ def _get_filter_size(f):
     return int(fw), int(fh)
 
 
-def setup_filter(f, device=torch.device("cpu"), normalize=True, flip_filter=False, gain=1, separable=None):
+def setup_filter(f, device=None, normalize=True, flip_filter=False, gain=1, separable=None):
     """Turn a list of taps into a filter tensor, as the official `setup_filter`.
 
     A 1-D list becomes a 2-D outer product unless `separable` (by default: 8 taps or more).
@@ -67,7 +67,7 @@ def setup_filter(f, device=torch.device("cpu"), normalize=True, flip_filter=Fals
     if flip_filter:
         f = f.flip(list(range(f.ndim)))
     f = f * (gain ** (f.ndim / 2))
-    return f.to(device=device)
+    return f if device is None else f.to(device=device)  # None: the default device (meta while sizing a network)
 
 
 # --------------------------------------------------------------------------------------

@@ -17,12 +17,13 @@ import torch
 
 from .hub import CONFIG_NAME, WEIGHTS_NAME, HubError, download, parse_hub_id
 from .loaders import CheckpointError, UnsafePickleError, load_file, load_folder
+from .registry import ModelEntry, default_entry, load_registry
 from .stylegan2 import StyleGAN2Generator
 from .stylegan3 import StyleGAN3Generator, make_transform
 
 __all__ = [
     "load", "clear_cache", "CheckpointError", "UnsafePickleError", "HubError",
-    "StyleGAN2Generator", "StyleGAN3Generator", "make_transform",
+    "StyleGAN2Generator", "StyleGAN3Generator", "make_transform", "ModelEntry", "load_registry", "default_entry",
 ]
 
 # Generators loaded in this process, most recently used last. Bounded, so a public Space that
@@ -55,8 +56,6 @@ def _load_hub_native(repo, subfolder=None, revision=None):
 
 
 def _load_uncached(source):
-    from checkpoints import default_entry, load_registry
-
     registry = load_registry()
     if source is None:
         entry = default_entry(registry)

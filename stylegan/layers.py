@@ -1,5 +1,7 @@
 """What both generator families share: the equalized-learning-rate dense layer, pixel
 norm, and the Generator shell (mapping + synthesis, a diffusers model)."""
+import copy
+
 import numpy as np
 import torch
 from diffusers import ConfigMixin, ModelMixin
@@ -87,3 +89,21 @@ class Generator(ModelMixin, ConfigMixin):
     def forward(self, z, c=None, truncation_psi=1, truncation_cutoff=None, update_emas=False, **synthesis_kwargs):
         ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff, update_emas=update_emas)
         return self.synthesis(ws, update_emas=update_emas, **synthesis_kwargs)
+
+
+def private_copy(module: torch.nn.Module) -> torch.nn.Module:
+    """A copy of a module tree for one request: new module objects (own hooks, own attributes,
+    own buffer slots) that share every parameter and buffer tensor with `module`, so nothing is
+    copied. Hooks registered on the copy, or buffers replaced in it, never reach the original
+    or other requests' copies. Cheap: a few milliseconds for a 1024 px generator."""
+    new = copy.copy(module)  # a new __dict__ holding the same values
+    new._parameters = dict(module._parameters)
+    new._buffers = dict(module._buffers)
+    new._non_persistent_buffers_set = set(module._non_persistent_buffers_set)
+    for name in ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_forward_hooks_with_kwargs",
+                 "_forward_pre_hooks_with_kwargs", "_forward_hooks_always_called", "_state_dict_hooks",
+                 "_load_state_dict_pre_hooks", "_state_dict_pre_hooks", "_load_state_dict_post_hooks"):
+        if hasattr(module, name):
+            setattr(new, name, copy.copy(getattr(module, name)))
+    new._modules = {name: None if child is None else private_copy(child) for name, child in module._modules.items()}
+    return new

@@ -344,6 +344,20 @@ class SynthesisNetwork(torch.nn.Module):
                 self.num_ws += block.num_torgb
             setattr(self, f"b{res}", block)
 
+    def w_layout(self):
+        """Which w of W+ feeds which styled layer, in the order forward reads them:
+        [(layer name, index into W+, resolution)]. Block b{R} reads its convolutions' ws from
+        its first w on; its ToRGB shares the next block's first w (at 1024: 18 ws)."""
+        layout, w_idx = [], 0
+        for res in self.block_resolutions:
+            block = getattr(self, f"b{res}")
+            convs = ["conv0", "conv1"] if block.in_channels else ["conv1"]
+            layout += [(f"b{res}.{name}", w_idx + k, res) for k, name in enumerate(convs)]
+            if block.num_torgb:
+                layout.append((f"b{res}.torgb", w_idx + block.num_conv, res))
+            w_idx += block.num_conv
+        return layout
+
     def forward(self, ws, **block_kwargs):
         assert ws.ndim == 3 and ws.shape[1:] == (self.num_ws, self.w_dim), \
             f"ws must be [N, {self.num_ws}, {self.w_dim}], got {list(ws.shape)}"

@@ -128,9 +128,10 @@ class SynthesisInput(torch.nn.Module):
         self.register_buffer("freqs", freqs)
         self.register_buffer("phases", phases)
 
-    def forward(self, w):
+    def forward(self, w, transform=None):
         N = w.shape[0]
-        transforms = self.transform.unsqueeze(0)  # [1, 3, 3]
+        transform = self.transform if transform is None else transform.to(self.transform)
+        transforms = transform.reshape(-1, 3, 3)  # [1 or N, 3, 3]
         freqs = self.freqs.unsqueeze(0)           # [1, C, 2]
         phases = self.phases.unsqueeze(0)         # [1, C]
 
@@ -342,11 +343,18 @@ class SynthesisNetwork(torch.nn.Module):
             setattr(self, name, layer)
             self.layer_names.append(name)
 
-    def forward(self, ws, **layer_kwargs):
+    def w_layout(self):
+        """Which w of W+ feeds which styled layer: [(layer name, index into W+, output sampling
+        rate)]. ws[0] drives the Fourier input's learned transform (not a style), ws[k + 1] layer k."""
+        return [(name, k + 1, int(getattr(self, name).out_sampling_rate)) for k, name in enumerate(self.layer_names)]
+
+    def forward(self, ws, transform=None, **layer_kwargs):
+        """transform: a [3, 3] or [N, 3, 3] inverse image transform for this call only (see
+        make_transform), used instead of the `input.transform` buffer; None = the buffer."""
         assert ws.ndim == 3 and ws.shape[1:] == (self.num_ws, self.w_dim), \
             f"ws must be [N, {self.num_ws}, {self.w_dim}], got {list(ws.shape)}"
         ws = ws.to(torch.float32).unbind(dim=1)
-        x = self.input(ws[0])
+        x = self.input(ws[0], transform=transform)
         for name, w in zip(self.layer_names, ws[1:]):
             x = getattr(self, name)(x, w, **layer_kwargs)
         if self.output_scale != 1:

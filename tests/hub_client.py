@@ -10,7 +10,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import torch  # noqa: E402
 
 import stylegan  # noqa: E402
-from checkpoints import ModelEntry  # noqa: E402
+from stylegan.registry import ModelEntry  # noqa: E402
 
 
 def main():

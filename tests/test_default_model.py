@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import stylegan
-from checkpoints import default_entry
+from stylegan.registry import default_entry
 from conftest import ROOT
 
 MODEL = os.path.join(ROOT, "checkpoints", "avataaars64")

@@ -41,11 +41,20 @@ def test_truncation_zero_gives_w_avg(G2):
 
 
 def test_layer_resolutions_and_presets_of_a_64px_stylegan2(G2):
-    # ws: 0 at 4 px; 1, 2 at 8; 3, 4 at 16; 5, 6 at 32; 7, 8 at 64; 9 the last ToRGB
-    assert layer_resolutions(G2) == [4, 8, 8, 16, 16, 32, 32, 64, 64, 64]
-    assert mixing_preset(G2, "coarse") == [0, 1, 2]
-    assert mixing_preset(G2, "middle") == [3, 4, 5, 6]
-    assert mixing_preset(G2, "fine") == [7, 8, 9]
+    # as the StyleGAN papers count: ws 2k and 2k + 1 at 4 * 2^k px (w 1 feeds b4's ToRGB and b8's conv0)
+    assert layer_resolutions(G2) == [4, 4, 8, 8, 16, 16, 32, 32, 64, 64]
+    assert G2.synthesis.w_layout()[:4] == [("b4.conv1", 0, 4), ("b4.torgb", 1, 4), ("b8.conv0", 1, 8), ("b8.conv1", 2, 8)]
+    assert mixing_preset(G2, "coarse") == [0, 1, 2, 3]
+    assert mixing_preset(G2, "middle") == [4, 5, 6, 7]
+    assert mixing_preset(G2, "fine") == [8, 9]
+
+
+def test_presets_at_1024_are_the_papers():
+    from stylegan import StyleGAN2Generator
+    with torch.device("meta"):
+        G = StyleGAN2Generator(z_dim=512, c_dim=0, w_dim=512, img_resolution=1024, img_channels=3)
+    assert G.num_ws == 18
+    assert [mixing_preset(G, p) for p in ("coarse", "middle", "fine")] == [[0, 1, 2, 3], [4, 5, 6, 7], list(range(8, 18))]
     with pytest.raises(ValueError):
         mixing_preset(G2, "medium")
 
@@ -147,11 +156,13 @@ def test_stylespace_names_values_and_single_channel_edits(G2):
     expect = ws[:, layers["b16.conv1"][0]] @ (a.weight * a.weight_gain).T + a.bias * a.bias_gain
     assert torch.allclose(styles["b16.conv1"], expect, atol=1e-5)
     base = G2.synthesis(ws, noise_mode="const")
-    with edit_styles(G2, {("b16.conv1", 3): 2.0}):
+    with edit_styles(G2, {("b16.conv1", 3): 2.0}) as G_edited:
         seen = {}
-        h = G2.synthesis.b16.conv1.affine.register_forward_hook(lambda m, i, o: seen.setdefault("s", o))
-        edited = G2.synthesis(ws, noise_mode="const")
+        h = G_edited.synthesis.b16.conv1.affine.register_forward_hook(lambda m, i, o: seen.setdefault("s", o))
+        assert torch.equal(G2.synthesis(ws, noise_mode="const"), base)  # the shared model is untouched meanwhile
+        edited = G_edited.synthesis(ws, noise_mode="const")
         h.remove()
+        assert G_edited.synthesis.b16.conv1.weight is G2.synthesis.b16.conv1.weight  # weights shared, not copied
     delta = seen["s"] - styles["b16.conv1"]
     assert torch.allclose(delta[:, 3], torch.full((2,), 2.0)) and delta[:, [0, 1, 2]].abs().max() < 1e-6
     assert not torch.allclose(base, edited)
@@ -225,7 +236,8 @@ def test_latents_npz_uses_the_official_key(G2, tmp_path):
 
 
 def test_mixing_grid_image_layout(G2):
-    from editing.generate import mixing_grid_image, to_pil
+    from editing.generate import mixing_grid_image
+    from ops.images import to_pil
     grid, rows, cols = style_mixing_grid(G2, [1, 2], [3, 4, 5], mixing_preset(G2, "coarse"))
     img = mixing_grid_image(grid, rows, cols)
     assert img.size == (4 * 64, 3 * 64)
@@ -242,7 +254,13 @@ def test_synthesize_moves_stylegan3_and_restores_it(G2, G3):
     base = synthesize(G3, ws)
     moved = synthesize(G3, ws, translate=(0.25, 0), rotate=30)
     assert not torch.allclose(base, moved)
-    assert torch.equal(G3.synthesis.input.transform, torch.eye(3))
+    assert torch.equal(G3.synthesis.input.transform, torch.eye(3))  # the shared model never changed
+    from stylegan import make_transform
+    G3.synthesis.input.transform.copy_(make_transform((0.25, 0), 30 * np.pi / 180))  # the official way
+    try:
+        assert torch.allclose(G3.synthesis(ws, noise_mode="const"), moved, atol=1e-6)
+    finally:
+        G3.synthesis.input.transform.copy_(torch.eye(3))
     assert torch.equal(synthesize(G3, ws), base)
     with pytest.raises(ValueError, match="StyleGAN3"):
         synthesize(G2, seeds_to_ws(G2, [0]), rotate=10)

@@ -105,7 +105,7 @@ def test_unreachable_hub_fails_fast_with_a_clear_message(tmp_path):
 
 
 def test_registry_is_complete():
-    from checkpoints import load_registry
+    from stylegan.registry import load_registry
     reg = load_registry()
     names = " ".join(reg)
     for needle in ("stylegan2-ffhq-1024", "stylegan3-t-ffhq-1024", "stylegan3-r-ffhq-1024", "afhqv2", "metfaces", "lsundog"):

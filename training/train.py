@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from editing.generate import from_uint8, image_grid
+from ops.images import from_uint8, image_grid
 from stylegan.stylegan2 import StyleGAN2Generator
 
 from .discriminator import Discriminator

@@ -1,10 +1,11 @@
-"""The registry of models the Space offers (registry.json) and the small model we ship."""
+"""The registry of models the Space offers: checkpoints/registry.json, one entry per model (a
+Hub repo and file, or a folder of checkpoints/ for the models we ship). Data, read here."""
 import json
 import os
 from dataclasses import dataclass
 from typing import Optional
 
-REGISTRY_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "registry.json")
+REGISTRY_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "checkpoints", "registry.json")
 
 
 @dataclass(frozen=True)
