@@ -16,7 +16,8 @@ from typing import Optional, Union
 import torch
 
 from .hub import CONFIG_NAME, WEIGHTS_NAME, HubError, download, parse_hub_id
-from .loaders import CheckpointError, UnsafePickleError, load_file, load_folder
+from .errors import CheckpointError, UnsafePickleError
+from .loaders import load_file, load_folder
 from .registry import ModelEntry, default_entry, load_registry
 from .stylegan2 import StyleGAN2Generator
 from .stylegan3 import StyleGAN3Generator, make_transform

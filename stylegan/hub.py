@@ -12,7 +12,7 @@ from typing import Optional
 import huggingface_hub
 from huggingface_hub import errors as hf_errors
 
-from .loaders import CheckpointError
+from .errors import CheckpointError
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "diffusion_pytorch_model.safetensors"  # what diffusers' save_pretrained writes

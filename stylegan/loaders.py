@@ -18,23 +18,22 @@ import io
 import json
 import os
 import pickle
+import zipfile
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
+from .errors import CheckpointError, UnsafePickleError
+from .safety import (MAX_KWARGS_NODES, MAX_NESTING, BoundedReader, check_architecture, check_zip, human_bytes,
+                     scan_pickle)
 from .stylegan2 import StyleGAN2Generator
 from .stylegan3 import StyleGAN3Generator
 
 GENERATOR_CLASSES = {cls.__name__: cls for cls in (StyleGAN2Generator, StyleGAN3Generator)}
+__all__ = ["CheckpointError", "UnsafePickleError", "load_file", "load_folder", "load_nvidia_pickle", "load_rosinality"]
 
 
-class CheckpointError(ValueError):
-    """A file that is not a StyleGAN generator we can read, with a message for people."""
-
-
-class UnsafePickleError(CheckpointError):
-    """A pickle that asked to run something a StyleGAN checkpoint never needs."""
 
 
 # --------------------------------------------------------------------------------------
@@ -68,9 +67,26 @@ def _rebuild_parameter(data, requires_grad=True, backward_hooks=None, *state):
     return torch.nn.Parameter(data, requires_grad=requires_grad)
 
 
+def _check_storage_bytes(b):
+    """The legacy `torch.save` of one storage (what NVIDIA pickles embed): four small pickles,
+    the storage's element count, then its data. PyTorch allocates what the count declares
+    before it reads, so the count must describe exactly the bytes that are there."""
+    f = io.BytesIO(b)
+    for _ in range(5):  # magic number, protocol, system info, the storage record, its keys
+        scan_pickle(f, max_ops=10_000, max_stack=100)
+    left = len(b) - f.tell() - 8
+    numel = int.from_bytes(f.read(8), "little", signed=True) if left >= 0 else -1
+    if numel < 0 or (numel == 0 and left != 0) or (numel > 0 and (left % numel or left // numel not in (1, 2, 4, 8))):
+        raise CheckpointError(f"a tensor in this pickle declares {numel} elements in {human_bytes(max(left, 0))} of data: "
+                              "a corrupt or hostile file; nothing was allocated")
+
+
 def _load_storage_from_bytes(b):
-    """A storage pickled by `torch.save` inside the pickle: read it with PyTorch's own
-    weights-only loader, which itself refuses code."""
+    """A storage pickled by `torch.save` inside the pickle: checked (above), then read with
+    PyTorch's own weights-only loader, which itself refuses code."""
+    if not isinstance(b, (bytes, bytearray)):
+        raise UnsafePickleError("refused a storage that is not stored as bytes")
+    _check_storage_bytes(b)
     return torch.load(io.BytesIO(b), weights_only=True, map_location="cpu")
 
 
@@ -147,20 +163,34 @@ class RestrictedUnpickler(pickle.Unpickler):
         raise UnsafePickleError("Refused to load this pickle: it uses persistent ids (it is not an official network pickle)")
 
 
-def _plain(obj):
-    """EasyDicts and OrderedDicts to dicts, numpy scalars to Python numbers, recursively."""
+def _plain(obj, budget=None, depth=0):
+    """EasyDicts and OrderedDicts to dicts, numpy scalars to Python numbers, recursively. Counts
+    every value it visits (repeats included) against a budget, so a pickle that refers to one
+    list a billion times over ("billion laughs") is refused instead of expanded."""
+    budget = [MAX_KWARGS_NODES] if budget is None else budget
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise CheckpointError(f"the checkpoint's constructor arguments hold more than {MAX_KWARGS_NODES:,} values "
+                              "(counting repeats); refused")
+    if depth > MAX_NESTING:
+        raise CheckpointError("the checkpoint's constructor arguments are nested too deeply; refused")
     if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
+        return {str(k): _plain(v, budget, depth + 1) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
+        return [_plain(v, budget, depth + 1) for v in obj]
     if isinstance(obj, np.generic):
         return obj.item()
     return obj
 
 
-def _state_dict(obj: PersistentObject, prefix=""):
-    """The module's state dict under the official names, from the recorded __dict__."""
-    st = obj.state
+def _state_dict(obj: PersistentObject, prefix="", seen=None):
+    """The module's state dict under the official names, from the recorded __dict__. A module
+    tree deeper than any network, or one module recorded twice, is refused."""
+    seen = set() if seen is None else seen
+    if id(obj) in seen or prefix.count(".") > MAX_NESTING or len(seen) > 10_000:
+        raise CheckpointError("the network's module tree repeats itself or is far deeper than a StyleGAN's; refused")
+    seen.add(id(obj))
+    st = obj.state if isinstance(obj.state, dict) else {}
     out = {}
     for name, p in (st.get("_parameters") or {}).items():
         if p is not None:
@@ -174,7 +204,7 @@ def _state_dict(obj: PersistentObject, prefix=""):
             continue
         if not isinstance(m, PersistentObject):
             raise CheckpointError(f"unexpected submodule {prefix + name} of type {type(m).__name__}")
-        out.update(_state_dict(m, prefix + name + "."))
+        out.update(_state_dict(m, prefix + name + ".", seen))
     for k, v in out.items():
         if not isinstance(v, torch.Tensor):
             raise CheckpointError(f"entry {k} of the checkpoint is not a tensor")
@@ -185,7 +215,10 @@ def read_nvidia_pickle(f):
     """Unpickle an official network pickle without running code. Returns the top-level
     object with every network replaced by a PersistentObject record."""
     try:
-        return RestrictedUnpickler(f).load()
+        start = f.tell()
+        scan_pickle(f)  # bounded op count, memo, nesting and time, before anything is built
+        f.seek(start)
+        return RestrictedUnpickler(BoundedReader(f)).load()
     except CheckpointError:
         raise
     except Exception as e:  # untrusted bytes: any failure is "not a checkpoint", never a crash
@@ -221,6 +254,7 @@ def generator_from_record(rec: PersistentObject):
 
 
 def build_generator(cls, init_kwargs, state_dict):
+    check_architecture(cls, init_kwargs)  # refuse a declared giant before allocating it
     try:
         G = cls(**init_kwargs)
     except Exception as e:  # wrong names, wrong types, impossible sizes
@@ -228,7 +262,7 @@ def build_generator(cls, init_kwargs, state_dict):
     try:
         G.load_state_dict(state_dict, strict=True)
     except RuntimeError as e:
-        raise CheckpointError(f"the checkpoint's weights do not fit {cls.__name__}({init_kwargs}): {e}") from e
+        raise CheckpointError(f"the checkpoint's weights do not fit {cls.__name__}: {str(e)[:500]}") from e
     return G.eval().requires_grad_(False)
 
 
@@ -241,7 +275,22 @@ def load_nvidia_pickle(path):
 # --------------------------------------------------------------------------------------
 # rosinality/stylegan2-pytorch checkpoints.
 
+def _check_torch_zip(path):
+    """A torch.save zip archive: members' declared sizes within the budget (checked before
+    anything is inflated), and its pickle within the pickle bounds."""
+    sizes = check_zip(path, what="PyTorch checkpoint")
+    pkl = [name for name in sizes if name.endswith("data.pkl")]
+    if len(pkl) != 1 or sizes[pkl[0]] > 64 << 20:
+        raise CheckpointError("not a PyTorch checkpoint (a torch.save archive has one small data.pkl)")
+    with zipfile.ZipFile(path) as z:
+        scan_pickle(io.BytesIO(z.read(pkl[0])))
+
+
 def read_rosinality(path):
+    with open(path, "rb") as f:
+        is_zip = f.read(2) == b"PK"
+    if is_zip:
+        _check_torch_zip(path)
     try:
         with torch.serialization.safe_globals([argparse.Namespace]):
             ckpt = torch.load(path, map_location="cpu", weights_only=True)
@@ -319,6 +368,7 @@ def load_rosinality(path, w_avg_samples=10_000):
         init_kwargs, sd = convert_rosinality_state(ckpt["g_ema"])
     except (KeyError, IndexError, AttributeError, TypeError) as e:
         raise CheckpointError(f"the 'g_ema' entry is not a complete rosinality StyleGAN2 generator (missing or odd {e})") from e
+    check_architecture(StyleGAN2Generator, init_kwargs)
     G = StyleGAN2Generator(**init_kwargs)
     latent_avg = ckpt.get("latent_avg")
     if latent_avg is not None:
@@ -343,21 +393,43 @@ def load_rosinality(path, w_avg_samples=10_000):
 # --------------------------------------------------------------------------------------
 # Hub-native folders.
 
+def read_config(config_path) -> dict:
+    """A Hub-native config.json, read with bounds: a small JSON object naming one of our classes."""
+    if os.path.getsize(config_path) > 1 << 20:
+        raise CheckpointError("config.json is larger than 1 MB: not a StyleGAN config")
+    try:
+        with open(config_path, "rb") as f:
+            config = json.loads(f.read().decode("utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:
+        raise CheckpointError(f"config.json is not valid JSON ({type(e).__name__})") from None
+    if not isinstance(config, dict):
+        raise CheckpointError(f"config.json holds a {type(config).__name__}, not an object of constructor arguments")
+    return config
+
+
 def generator_class_for_config(config_path):
-    with open(config_path) as f:
-        config = json.load(f)
-    name = config.get("_class_name")
+    name = read_config(config_path).get("_class_name")
     if name not in GENERATOR_CLASSES:
-        raise CheckpointError(f"{config_path} describes a {name!r}, not one of {sorted(GENERATOR_CLASSES)}")
+        raise CheckpointError(f"config.json does not describe a StyleGAN generator (its _class_name must be one of "
+                              f"{', '.join(sorted(GENERATOR_CLASSES))})")
     return GENERATOR_CLASSES[name]
 
 
 def load_folder(path, **kwargs):
     config_path = os.path.join(path, kwargs.get("subfolder") or "", "config.json")
     if not os.path.isfile(config_path):
-        raise CheckpointError(f"{path} has no config.json: not a Hub-native StyleGAN folder")
+        raise CheckpointError("this folder has no config.json: not a Hub-native StyleGAN folder")
     cls = generator_class_for_config(config_path)
-    return cls.from_pretrained(path, low_cpu_mem_usage=False, **kwargs).eval().requires_grad_(False)
+    config = read_config(config_path)
+    check_architecture(cls, {k: v for k, v in config.items() if not k.startswith("_")})
+    try:
+        G = cls.from_pretrained(path, low_cpu_mem_usage=False, **kwargs)
+    except CheckpointError:
+        raise
+    except Exception as e:  # a corrupt or mismatched safetensors file, a config that does not fit
+        raise CheckpointError(f"the Hub-native model could not be read: {type(e).__name__}: "
+                              f"{str(e).splitlines()[0][:300] if str(e) else ''}") from None
+    return G.eval().requires_grad_(False)
 
 
 def load_file(path):

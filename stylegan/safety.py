@@ -1,0 +1,238 @@
+"""Bounds for reading untrusted checkpoints: every check here runs before the thing it guards
+is allocated, so a small hostile file cannot make the process allocate much.
+
+- Declared architecture: the parameter and buffer memory of a generator is computed from its
+  constructor arguments (on PyTorch's "meta" device, which allocates nothing) and refused
+  beyond a budget, with the number in the message.
+- Pickles: scanned opcode by opcode before they are unpickled (op count, memo size, stack
+  depth, time), and read through a reader that refuses to read past the end of the file (a
+  1 KB pickle cannot declare a 4 GB bytes object and have it allocated).
+- Zip archives (`torch.save` files, `.npz`): members' declared sizes are checked before any is
+  inflated; the zip reader allocates what the header declares.
+
+Limits come from the environment (read at call time) so an operator can set them:
+STYLEGAN_MAX_MODEL_MB (default 2048; the largest official generators need about 120 MB).
+"""
+import io
+import os
+import pickletools
+import time
+import zipfile
+
+import torch
+
+from .errors import CheckpointError
+
+MAX_PICKLE_OPS = 20_000_000     # a 1024 px official pickle has about 60,000
+MAX_PICKLE_MEMO = 2_000_000     # memo entries
+MAX_PICKLE_STACK = 10_000       # items on the unpickler's stack at once (nesting, in effect)
+MAX_PICKLE_SECONDS = 60.0
+MAX_KWARGS_NODES = 10_000       # values in a network's constructor arguments, counted with repeats
+MAX_NESTING = 64                # dicts in dicts in a checkpoint's arguments or module tree
+MAX_INT_ARGUMENT = 1 << 24      # no official constructor argument comes near this
+MAX_DIM = 1 << 16               # z_dim, w_dim, c_dim, channels
+MAX_RESOLUTION = 8192
+
+
+def max_model_bytes() -> int:
+    return int(float(os.environ.get("STYLEGAN_MAX_MODEL_MB", "2048")) * (1 << 20))
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("bytes", "KB", "MB", "GB", "TB", "PB"):
+        if abs(n) < 1024 or unit == "PB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} bytes"
+
+
+# --------------------------------------------------------------------------------------
+# Declared architecture.
+
+def _check_numbers(obj, path="", depth=0):
+    """Every number in the constructor arguments is finite and far below what allocates much."""
+    if depth > MAX_NESTING:
+        raise CheckpointError("the checkpoint's constructor arguments are nested too deeply")
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            _check_numbers(v, f"{path}.{k}" if path else str(k), depth + 1)
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            _check_numbers(v, f"{path}[{i}]", depth + 1)
+    elif isinstance(obj, bool) or obj is None or isinstance(obj, str):
+        return
+    elif isinstance(obj, int):
+        if abs(obj) > MAX_INT_ARGUMENT:
+            raise CheckpointError(f"the checkpoint declares {path} = {obj}, far beyond any StyleGAN network; refused")
+    elif isinstance(obj, float):
+        if obj != obj or abs(obj) == float("inf"):
+            raise CheckpointError(f"the checkpoint declares {path} = {obj}; refused")
+        if abs(obj) > MAX_INT_ARGUMENT:
+            raise CheckpointError(f"the checkpoint declares {path} = {obj:g}, far beyond any StyleGAN network; refused")
+
+
+def _dim(kwargs, name, lo=0, hi=MAX_DIM):
+    v = kwargs.get(name)
+    if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+        raise CheckpointError(f"the checkpoint declares {name} = {v!r}; a StyleGAN generator needs an integer from {lo} to {hi}")
+    return v
+
+
+def estimate_generator_bytes(cls, init_kwargs: dict) -> int:
+    """Bytes of parameters and buffers that cls(**init_kwargs) would allocate, computed without
+    allocating them (the network is built on the meta device). Raises CheckpointError for
+    arguments no StyleGAN generator has (and for anything the constructor refuses)."""
+    if not isinstance(init_kwargs, dict):
+        raise CheckpointError(f"the checkpoint's constructor arguments are a {type(init_kwargs).__name__}, not a dict")
+    _check_numbers(init_kwargs)
+    for name in ("z_dim", "w_dim"):
+        _dim(init_kwargs, name, 1)
+    _dim(init_kwargs, "c_dim", 0)
+    _dim(init_kwargs, "img_channels", 1, 16)
+    res = _dim(init_kwargs, "img_resolution", 4, MAX_RESOLUTION)
+    if res & (res - 1):
+        raise CheckpointError(f"the checkpoint declares img_resolution = {res}; it must be a power of two")
+    nested = {**(init_kwargs.get("synthesis_kwargs") or {}), **(init_kwargs.get("mapping_kwargs") or {}), **init_kwargs}
+    for name in ("channel_max", "layer_features", "embed_features"):
+        if nested.get(name) is not None:
+            _dim(nested, name, 1)
+    for name in ("num_layers",):
+        if nested.get(name) is not None:
+            _dim(nested, name, 0, 64)
+    channels = (init_kwargs.get("synthesis_kwargs") or {}).get("channels")
+    if channels is not None:
+        if not isinstance(channels, dict) or len(channels) > 16:
+            raise CheckpointError("the checkpoint's channel table is not a small {resolution: channels} table")
+        for k, v in channels.items():
+            if not isinstance(v, int) or not 1 <= v <= MAX_DIM:
+                raise CheckpointError(f"the checkpoint declares {v!r} channels at resolution {k}; refused")
+    try:
+        with torch.device("meta"):
+            G = cls(**init_kwargs)
+    except CheckpointError:
+        raise
+    except Exception as e:  # wrong names, wrong types, impossible sizes
+        raise CheckpointError(f"the checkpoint's constructor arguments do not fit {cls.__name__}: "
+                              f"{type(e).__name__}: {str(e)[:200]}") from None
+    return sum(t.numel() * t.element_size() for t in list(G.parameters()) + list(G.buffers()))
+
+
+def check_architecture(cls, init_kwargs: dict) -> int:
+    """Refuse a declared network beyond the memory budget, before anything is allocated."""
+    need, budget = estimate_generator_bytes(cls, init_kwargs), max_model_bytes()
+    if need > budget:
+        raise CheckpointError(f"this checkpoint declares a {cls.__name__} whose weights and buffers take "
+                              f"{human_bytes(need)}; this server loads networks of at most {human_bytes(budget)} "
+                              f"(STYLEGAN_MAX_MODEL_MB). Nothing was allocated.")
+    return need
+
+
+# --------------------------------------------------------------------------------------
+# Pickles.
+
+class BoundedReader(io.RawIOBase):
+    """A read-only view of a file that refuses any single read asking for more bytes than
+    are left: Python's readers allocate what is asked before they read it."""
+
+    def __init__(self, f, size=None):
+        self.f = f
+        start = f.tell()
+        if size is None:
+            f.seek(0, os.SEEK_END)
+            size = f.tell() - start
+            f.seek(start)
+        self.end = start + size
+
+    def readable(self):
+        return True
+
+    def _check(self, n):
+        left = self.end - self.f.tell()
+        if n is not None and n > left:
+            raise CheckpointError(f"not a readable checkpoint: it declares an object of {human_bytes(n)} where only "
+                                  f"{human_bytes(max(left, 0))} remain (a truncated or hostile file); nothing was allocated")
+
+    def read(self, n=-1):
+        if n is None or n < 0:
+            n = self.end - self.f.tell()
+        self._check(n)
+        return self.f.read(n)
+
+    def readinto(self, b):
+        self._check(len(b))
+        return self.f.readinto(b)
+
+    def readline(self, limit=-1):
+        return self.f.readline(min(limit, 1 << 20) if limit and limit > 0 else 1 << 20)
+
+    def tell(self):
+        return self.f.tell()
+
+    def seek(self, pos, whence=os.SEEK_SET):
+        return self.f.seek(pos, whence)
+
+    def seekable(self):
+        return True
+
+
+def scan_pickle(f, max_ops=MAX_PICKLE_OPS, max_memo=MAX_PICKLE_MEMO, max_stack=MAX_PICKLE_STACK,
+                max_seconds=MAX_PICKLE_SECONDS) -> dict:
+    """Walk one pickle's opcodes without building anything; refuse one beyond the bounds.
+    Leaves f after the pickle's STOP. Returns {"ops", "memo", "stack"} (the maxima seen)."""
+    start = time.monotonic()
+    stack, marks, memo, ops, deepest = 0, [], 0, 0, 0
+    mark = pickletools.markobject
+    try:
+        for op, _, _ in pickletools.genops(BoundedReader(f) if not isinstance(f, BoundedReader) else f):
+            ops += 1
+            before, after = op.stack_before, op.stack_after
+            if mark in before:
+                if not marks:
+                    raise CheckpointError("not a readable pickle (a mark is missing)")
+                stack = marks.pop()
+                before = before[:before.index(mark)]
+            stack = max(0, stack - len(before))
+            if mark in after:
+                marks.append(stack)
+            stack += len([a for a in after if a is not mark])
+            if op.name in ("PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE"):
+                memo += 1
+            deepest = max(deepest, stack + len(marks))
+            if deepest > max_stack:
+                raise CheckpointError(f"this pickle nests more than {max_stack} levels deep; refused (no checkpoint does)")
+            if memo > max_memo:
+                raise CheckpointError(f"this pickle stores more than {max_memo:,} objects; refused")
+            if ops > max_ops:
+                raise CheckpointError(f"this pickle has more than {max_ops:,} instructions; refused")
+            if ops % 10_000 == 0 and time.monotonic() - start > max_seconds:
+                raise CheckpointError(f"reading this pickle took more than {max_seconds:.0f} s; refused")
+    except CheckpointError:
+        raise
+    except Exception as e:
+        raise CheckpointError(f"not a readable pickle: {type(e).__name__}: {str(e)[:200]}") from None
+    return {"ops": ops, "memo": memo, "stack": deepest}
+
+
+# --------------------------------------------------------------------------------------
+# Zip archives.
+
+def check_zip(path, budget=None, what="archive") -> dict:
+    """Refuse a zip whose members would inflate beyond the budget (declared sizes, read from
+    the central directory before anything is inflated). Returns {member name: size}."""
+    budget = max_model_bytes() if budget is None else budget
+    try:
+        with zipfile.ZipFile(path) as z:
+            infos = z.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
+        raise CheckpointError(f"this {what} is not a readable zip archive ({type(e).__name__})") from None
+    if len(infos) > 100_000:
+        raise CheckpointError(f"this {what} has {len(infos):,} members; refused")
+    total = sum(i.file_size for i in infos)
+    if total > budget:
+        raise CheckpointError(f"this {what} would inflate to {human_bytes(total)}; this server reads at most "
+                              f"{human_bytes(budget)}. Nothing was inflated.")
+    for i in infos:
+        if i.compress_type != zipfile.ZIP_STORED and i.compress_size and i.file_size / i.compress_size > 1000:
+            raise CheckpointError(f"a member of this {what} inflates {i.file_size / i.compress_size:,.0f}-fold "
+                                  "(a zip bomb); refused. Nothing was inflated.")
+    return {i.filename: i.file_size for i in infos}
