@@ -4,6 +4,7 @@ becomes a HubError that says which repo and file were wanted and why they could 
 """
 import os
 import socket
+import threading
 import time
 import urllib.parse
 from dataclasses import dataclass
@@ -74,6 +75,46 @@ def hub_reachable(timeout: float = 3.0) -> bool:
     return ok
 
 
+def stall_seconds() -> float:
+    """How long a download may receive nothing before it is given up (STYLEGAN_HUB_STALL_S, default 15)."""
+    try:
+        return max(1.0, float(os.environ.get("STYLEGAN_HUB_STALL_S", "15")))
+    except ValueError:
+        return 15.0
+
+
+def _with_stall_watchdog(fn, repo, what):
+    """Run fn (an hf_hub_download) in a worker thread and give up once nothing has arrived for
+    stall_seconds(): huggingface_hub retries a silent server five times with long timeouts
+    (minutes in all), which would hold a request of ours that long. Progress is the growth of
+    the repo's *.incomplete blobs in the Hub cache. A given-up worker ends on its own timeouts."""
+    box = {}
+
+    def target():
+        try:
+            box["value"] = fn()
+        except BaseException as e:  # handed to the caller's thread
+            box["error"] = e
+    worker = threading.Thread(target=target, name=f"hub-download {repo}", daemon=True)
+    worker.start()
+    blobs = os.path.join(huggingface_hub.constants.HF_HUB_CACHE, f"models--{repo.replace('/', '--')}", "blobs")
+    limit, seen, changed = stall_seconds(), -1, time.monotonic()
+    while worker.is_alive():
+        worker.join(0.25)
+        try:
+            size = sum(e.stat().st_size for e in os.scandir(blobs) if e.name.endswith(".incomplete"))
+        except OSError:
+            size = 0
+        now = time.monotonic()
+        if size != seen:
+            seen, changed = size, now
+        elif now - changed > limit and worker.is_alive():
+            raise HubError(f"Could not download {what}: the Hub stopped answering (nothing received for {limit:.0f} s).")
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
 def download(repo: str, filename: str, revision: Optional[str] = None, subfolder: Optional[str] = None) -> str:
     """hf_hub_download with errors that name what was wanted and say what went wrong."""
     path = f"{subfolder}/{filename}" if subfolder else filename
@@ -82,8 +123,13 @@ def download(repo: str, filename: str, revision: Optional[str] = None, subfolder
         else bool(huggingface_hub.constants.HF_HUB_OFFLINE)
     local_only = offline or not hub_reachable()
     try:
-        return huggingface_hub.hf_hub_download(repo_id=repo, filename=filename, subfolder=subfolder, revision=revision,
-                                               library_name="stylegan-studio", local_files_only=local_only)
+        return _with_stall_watchdog(
+            lambda: huggingface_hub.hf_hub_download(repo_id=repo, filename=filename, subfolder=subfolder, revision=revision,
+                                                    library_name="stylegan-studio", local_files_only=local_only,
+                                                    etag_timeout=min(10.0, stall_seconds())),
+            repo, what)
+    except HubError:
+        raise
     except (hf_errors.LocalEntryNotFoundError, hf_errors.OfflineModeIsEnabled) as e:
         why = "offline mode is on (HF_HUB_OFFLINE=1)" if offline else "the Hugging Face Hub cannot be reached (this machine looks offline)"
         raise HubError(f"Could not download {what}: {why}, and the file is not in the local cache.") from e

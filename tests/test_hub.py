@@ -104,6 +104,37 @@ def test_unreachable_hub_fails_fast_with_a_clear_message(tmp_path):
     assert "public-data/StyleGAN3" in r["stylegan3-t-ffhq-1024"]["message"]
 
 
+def test_stalled_hub_fails_within_the_stall_limit(tmp_path):
+    """A Hub that accepts the connection and never answers: huggingface_hub alone would retry
+    for minutes; the download gives up after STYLEGAN_HUB_STALL_S (15 s by default; 3 here)."""
+    import threading
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    held = []
+    stop = threading.Event()
+
+    def accept_and_hold():
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])  # accepted, never answered
+            except OSError:
+                pass
+    threading.Thread(target=accept_and_hold, daemon=True).start()
+    try:
+        os.environ["STYLEGAN_HUB_STALL_S"] = "3"
+        src = "someone/stalled-stylegan/network.pkl"
+        r = run_client([src], f"http://127.0.0.1:{server.getsockname()[1]}", tmp_path)[src]
+    finally:
+        os.environ.pop("STYLEGAN_HUB_STALL_S", None)
+        stop.set()
+        server.close()
+    assert not r["ok"] and r["error"] == "HubError", r
+    assert "stopped answering" in r["message"] and "someone/stalled-stylegan" in r["message"] and "network.pkl" in r["message"]
+    assert r["seconds"] < 8
+
+
 def test_registry_is_complete():
     from stylegan.registry import load_registry
     reg = load_registry()
