@@ -101,21 +101,59 @@ def save_latents(path: str, ws: torch.Tensor, z: Optional[torch.Tensor] = None, 
     return path
 
 
-def load_latents(path: str, G=None) -> torch.Tensor:
-    """The `w` of an .npz written by save_latents or NVIDIA's projector, checked against G."""
+MAX_LATENTS_BYTES = 64 << 20  # an uploaded .npz: far more than 64 W+ latents of a 1024 px model
+
+
+def _npz_member_header(path: str, member: str):
+    """(shape, dtype) of one array of an .npz, read from its .npy header without reading the
+    array; the archive's declared sizes are checked first (nothing is inflated)."""
+    import zipfile
+
+    from stylegan.errors import CheckpointError
+    from stylegan.safety import check_zip
+    try:
+        sizes = check_zip(path, budget=MAX_LATENTS_BYTES, what="latents file")
+    except CheckpointError as e:
+        raise ValueError(str(e)) from None
+    if f"{member}.npy" not in sizes:
+        names = ", ".join(n.removesuffix(".npy") for n in list(sizes)[:10])
+        raise ValueError(f"this latents file has no '{member}' array (keys: {names or 'none'})")
+    with zipfile.ZipFile(path) as z, z.open(f"{member}.npy") as f:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(f, max_header_size=10_000)
+        elif version == (2, 0):
+            shape, _, dtype = np.lib.format.read_array_header_2_0(f, max_header_size=10_000)
+        else:
+            raise ValueError("the 'w' array of this latents file has an unknown .npy version")
+    return tuple(shape), dtype
+
+
+def load_latents(path: str, G=None, max_count: int = MAX_IMAGES) -> torch.Tensor:
+    """The `w` of an .npz written by save_latents or NVIDIA's projector, checked against G.
+    The array's shape and type are read from its header and checked before it is loaded;
+    NaN or infinite values are refused."""
+    try:
+        shape, dtype = _npz_member_header(path, "w")
+    except ValueError:
+        raise
+    except Exception as e:  # not a zip, a corrupt header
+        raise ValueError(f"this is not a latents .npz file ({type(e).__name__})") from None
+    if dtype.kind != "f" or dtype.itemsize > 8:
+        raise ValueError(f"the latents must be floating-point numbers, not {dtype}")
+    if len(shape) == 2:
+        shape = (1,) + shape
+    if len(shape) != 3 or not 1 <= shape[0] <= max_count:
+        raise ValueError(f"these latents are {list(shape)}; expected [N, num_ws, w_dim] with N from 1 to {max_count}")
+    if G is not None and shape[1:] != (G.num_ws, G.w_dim):
+        raise ValueError(f"these latents are {list(shape)}; this model wants [N, {G.num_ws}, {G.w_dim}]")
     try:
         with np.load(path, allow_pickle=False) as f:
-            if "w" not in f:
-                raise ValueError(f"{path} has no 'w' array (keys: {', '.join(f.files)})")
-            w = torch.from_numpy(np.asarray(f["w"], dtype=np.float32))
-    except (OSError, ValueError, EOFError) as e:
-        if isinstance(e, ValueError) and "'w'" in str(e):
-            raise
-        raise ValueError(f"{path} is not a latents .npz file: {e}") from None
-    if w.ndim == 2:
-        w = w.unsqueeze(0)
-    if G is not None and (w.ndim != 3 or w.shape[1:] != (G.num_ws, G.w_dim)):
-        raise ValueError(f"these latents are {list(w.shape)}; this model wants [N, {G.num_ws}, {G.w_dim}]")
+            w = torch.from_numpy(np.asarray(f["w"], dtype=np.float32)).reshape(shape)
+    except Exception as e:
+        raise ValueError(f"this is not a readable latents .npz file ({type(e).__name__})") from None
+    if not torch.isfinite(w).all():
+        raise ValueError("these latents contain NaN or infinite values")
     return w
 
 

@@ -41,3 +41,13 @@ def reuse_freed_memory(trim_threshold: int = 1 << 30) -> bool:
     M_TRIM_THRESHOLD, M_MMAP_MAX, M_ARENA_MAX = -1, -4, -8  # from glibc's malloc.h
     return all(mallopt(option, value) == 1 for option, value in (
         (M_MMAP_MAX, 0), (M_TRIM_THRESHOLD, int(trim_threshold)), (M_ARENA_MAX, 1)))
+
+
+def release_freed_memory() -> bool:
+    """Hand freed CPU memory back to the system now (glibc's malloc_trim). reuse_freed_memory
+    keeps up to its threshold for the next tensors; after a failed load or an evicted model
+    that memory should go back instead. Returns whether anything was released."""
+    try:
+        return bool(ctypes.CDLL("libc.so.6").malloc_trim(0))
+    except (OSError, AttributeError):
+        return False

@@ -23,7 +23,7 @@ from .stylegan2 import StyleGAN2Generator
 from .stylegan3 import StyleGAN3Generator, make_transform
 
 __all__ = [
-    "load", "clear_cache", "CheckpointError", "UnsafePickleError", "HubError",
+    "load", "load_file", "load_registered", "load_from_hub", "clear_cache", "CheckpointError", "UnsafePickleError", "HubError",
     "StyleGAN2Generator", "StyleGAN3Generator", "make_transform", "ModelEntry", "load_registry", "default_entry",
 ]
 
@@ -56,25 +56,43 @@ def _load_hub_native(repo, subfolder=None, revision=None):
     return load_folder(folder)
 
 
-def _load_uncached(source):
-    registry = load_registry()
-    if source is None:
+def load_registered(name: Optional[str] = None, registry: Optional[dict] = None):
+    """A model of the registry by name (None = the default model), uncached, on the CPU."""
+    registry = load_registry() if registry is None else registry
+    if name is None:
         entry = default_entry(registry)
         if entry is None:
             raise CheckpointError("no default model is registered; name one of: " + ", ".join(registry))
         return _load_from_registry(entry)
+    if name not in registry:
+        raise CheckpointError(f"no registered model {name!r}; the registry has: {', '.join(registry)}")
+    return _load_from_registry(registry[name])
+
+
+def load_from_hub(hub_id: str):
+    """'owner/repo[@revision]' (a Hub-native model) or 'owner/repo[@revision]/path/file.pkl',
+    uncached, on the CPU. Never looks at the local disk (but the Hub cache)."""
+    hub = parse_hub_id(hub_id)
+    if hub is None:
+        raise CheckpointError(f"{hub_id!r} is not a Hub id like 'owner/repo' or 'owner/repo/file.pkl'")
+    if hub.file is None:
+        return _load_hub_native(hub.repo, revision=hub.revision)
+    return load_file(download(hub.repo, hub.file, revision=hub.revision))
+
+
+def _load_uncached(source):
+    registry = load_registry()
+    if source is None:
+        return load_registered(None, registry)
     source = os.fspath(source)
     if os.path.exists(source):
         return load_file(source)
     if source in registry:
-        return _load_from_registry(registry[source])
+        return load_registered(source, registry)
     if source.lower().endswith((".pkl", ".pt", ".pth", ".safetensors")) and source.count("/") < 2:
         raise CheckpointError(f"no such file: {source} (a file in a Hub repo is named owner/repo/path/file.pkl)")
-    hub = parse_hub_id(source)
-    if hub is not None:
-        if hub.file is None:
-            return _load_hub_native(hub.repo, revision=hub.revision)
-        return load_file(download(hub.repo, hub.file, revision=hub.revision))
+    if parse_hub_id(source) is not None:
+        return load_from_hub(source)
     raise CheckpointError(f"unknown model {source!r}: not a file or folder, not a registered name "
                           f"({', '.join(registry)}), and not a Hub id like 'owner/repo' or 'owner/repo/file.pkl'")
 

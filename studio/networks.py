@@ -1,0 +1,212 @@
+"""One place that loads every network the product uses, with one bounded cache.
+
+Generators come from the registry, the Hub, an uploaded file, or a local path under a folder
+the operator allows (STUDIO_LOCAL_DIRS); companions (today the attribute classifier shipped
+beside a model; encoders, CLIP, perceptual and landmark networks next) are loaded through the
+same cache. Every failure is a StudioError whose message is safe to show a stranger: local
+paths outside the allowed folders are refused with one message whether or not they exist, and
+no message carries a server path.
+"""
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import torch
+
+import ops
+import stylegan
+from stylegan.hub import parse_hub_id
+from stylegan.registry import ModelEntry, default_entry, load_registry
+
+from .errors import StudioError, scrub
+
+log = logging.getLogger("studio")
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a generator comes from, resolved and checked."""
+    kind: str                   # registry | hub | local | upload
+    value: str                  # registry name, Hub id, or a real path on this server
+    label: str                  # what the visitor is shown (never a server path)
+    entry: Optional[ModelEntry] = None
+
+    @property
+    def key(self) -> tuple:
+        return (self.kind, self.value)
+
+
+def allowed_local_dirs() -> list[str]:
+    """Folders whose checkpoints a visitor may name by path (STUDIO_LOCAL_DIRS, separated by
+    os.pathsep); none by default: on a public Space the model box takes registry names and Hub ids."""
+    dirs = [d for d in os.environ.get("STUDIO_LOCAL_DIRS", "").split(os.pathsep) if d.strip()]
+    return [os.path.realpath(d) for d in dirs]
+
+
+def _inside(path: str, folders: list[str]) -> bool:
+    return any(path == d or path.startswith(d.rstrip(os.sep) + os.sep) for d in folders)
+
+
+def _looks_local(text: str) -> bool:
+    return text.startswith(("/", "~", ".", "\\")) or "\\" in text or (len(text) > 1 and text[1] == ":") or "//" in text
+
+
+LOCAL_REFUSED = ("local paths are not accepted here: pick a model from the list, give a Hub id "
+                 "(owner/repo or owner/repo/path/file.pkl), or upload a checkpoint")
+
+
+class Networks:
+    """Loads and caches networks: generators by Source, companions by (kind, key).
+
+    The cache holds at most `size` entries (least recently used first out); each key has its
+    own lock, so a slow Hub download does not hold up loads of other models; a failed load
+    hands its memory back to the system."""
+
+    def __init__(self, size: Optional[int] = None, device=None, registry: Optional[dict] = None,
+                 upload_dirs: tuple = ()):
+        self.size = size or int(os.environ.get("STUDIO_CACHE_SIZE", "4"))
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.registry = load_registry() if registry is None else registry
+        self.upload_dirs = [os.path.realpath(d) for d in upload_dirs]
+        self._cache: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+        self._key_locks: dict = {}
+
+    # --- sources --------------------------------------------------------------------
+
+    def default_name(self) -> str:
+        """The model the page opens on: STUDIO_DEFAULT_MODEL (a registry name) if the operator
+        set one, else the registry's default (the embedded model)."""
+        name = os.environ.get("STUDIO_DEFAULT_MODEL", "").strip()
+        if name:
+            if name not in self.registry:
+                raise StudioError(f"STUDIO_DEFAULT_MODEL={name!r} is not in the registry ({', '.join(self.registry)})")
+            return name
+        entry = default_entry(self.registry) or next(iter(self.registry.values()))
+        return entry.name
+
+    def resolve(self, choice: Optional[str], text: Optional[str] = None, upload: Optional[str] = None) -> Source:
+        """The upload, else the typed name / Hub id / allowed local path, else the picked registry model."""
+        if upload:
+            real = os.path.realpath(os.fspath(upload))
+            if self.upload_dirs and not _inside(real, self.upload_dirs):
+                raise StudioError("that upload is not an uploaded file; upload the checkpoint again")
+            return Source("upload", real, os.path.basename(real))
+        text = (text or "").strip()
+        if len(text) > 500 or "\x00" in text:
+            raise StudioError("that model name is too long or contains odd characters")
+        if text:
+            if text in self.registry:
+                return Source("registry", text, text, self.registry[text])
+            if _looks_local(text) or os.path.isabs(text):
+                allowed = allowed_local_dirs()
+                real = os.path.realpath(os.path.expanduser(text)) if allowed else ""
+                if allowed and _inside(real, allowed) and os.path.exists(real):
+                    return Source("local", real, os.path.basename(real.rstrip(os.sep)) or text)
+                raise StudioError(LOCAL_REFUSED)
+            allowed = allowed_local_dirs()
+            if allowed:  # a relative path under an allowed folder
+                for folder in allowed:
+                    real = os.path.realpath(os.path.join(folder, text))
+                    if _inside(real, [folder]) and os.path.exists(real):
+                        return Source("local", real, text)
+            if parse_hub_id(text) is not None:
+                return Source("hub", text, text)
+            raise StudioError(f"{text[:80]!r} is not a model of the list or a Hub id like owner/repo or "
+                              "owner/repo/path/file.pkl")
+        name = choice or self.default_name()
+        if name not in self.registry:
+            raise StudioError(f"no model named {str(name)[:80]!r}; pick one of: {', '.join(self.registry)}")
+        return Source("registry", name, name, self.registry[name])
+
+    # --- the cache --------------------------------------------------------------------
+
+    def cached(self, key: tuple, load: Callable[[], object]):
+        """load() once per key, kept among the `size` most recently used; loads of one key wait
+        for each other, loads of different keys run at once."""
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+            key_lock = self._key_locks.setdefault(key, threading.Lock())
+        with key_lock:
+            with self._lock:
+                if key in self._cache:
+                    self._cache.move_to_end(key)
+                    return self._cache[key]
+            try:
+                value = load()
+            except BaseException:
+                gc.collect()
+                ops.config.release_freed_memory()  # a failed load keeps nothing
+                raise
+            finally:
+                with self._lock:
+                    self._key_locks.pop(key, None)
+            with self._lock:
+                self._cache[key] = value
+                self._cache.move_to_end(key)
+                evicted = 0
+                while len(self._cache) > max(1, self.size):
+                    self._cache.popitem(last=False)
+                    evicted += 1
+            if evicted:
+                gc.collect()
+                ops.config.release_freed_memory()
+            return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._cache.clear()
+        gc.collect()
+        ops.config.release_freed_memory()
+
+    # --- loaders ----------------------------------------------------------------------
+
+    def generator(self, source: Source):
+        """The generator of a resolved source: eval mode, no gradients, on this device."""
+        return self.cached(("generator",) + source.key, lambda: self._load_generator(source))
+
+    def _load_generator(self, source: Source):
+        try:
+            if source.kind == "registry":
+                G = stylegan.load_registered(source.value, self.registry)
+            elif source.kind == "hub":
+                G = stylegan.load_from_hub(source.value)
+            else:
+                G = stylegan.load_file(source.value)
+        except stylegan.CheckpointError as e:
+            raise StudioError(self._message(e, source)) from None
+        except (OSError, RuntimeError, EOFError) as e:
+            log.warning("loading %s failed", source.label, exc_info=True)
+            raise StudioError(f"{source.label} could not be read ({type(e).__name__}).") from None
+        return G.to(self.device).eval().requires_grad_(False)
+
+    @staticmethod
+    def _message(error, source: Source) -> str:
+        text = str(error)
+        if source.kind in ("local", "upload"):
+            text = text.replace(source.value, source.label)
+        return scrub(text)
+
+    def companion(self, kind: str, folder: str, load: Callable[[str], object]):
+        """A companion network stored in a folder of a model (its attribute classifier today)."""
+        return self.cached((kind, os.path.realpath(folder)), lambda: load(folder))
+
+    def classifier_for(self, source: Source):
+        """The attribute classifier shipped beside a model (checkpoints/<model>/classifier), or None."""
+        folder = None
+        if source.entry is not None and source.entry.path:
+            folder = os.path.join(source.entry.path, "classifier")
+        elif source.kind == "local" and os.path.isdir(source.value):
+            folder = os.path.join(source.value, "classifier")
+        if folder is None or not os.path.isfile(os.path.join(folder, "config.json")):
+            return None
+        from metrics.classifier import load
+        return self.companion("classifier", folder, lambda f: load(f).eval())  # on the CPU, where attribute_direction reads it

@@ -1,0 +1,308 @@
+"""A Workspace: one loaded generator with everything the page does with it.
+
+It owns the generator, its companion networks (the attribute classifier where one ships),
+its per-model defaults (class, noise mode, layer presets) and its cached analyses (SeFa and
+GANSpace directions, attribute boundaries, style statistics), and has one method per thing a
+visitor does. Every method checks its arguments (StudioError naming the field and its range)
+and returns plain values: PIL images, tensors, file paths.
+
+Requests may run at once on one Workspace: nothing here changes the shared generator.
+StyleGAN3 translate/rotate passes a per-call transform; StyleSpace edits run on a private
+copy (editing.stylespace.edit_styles); analyses are computed once under a per-key lock.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Optional
+
+import numpy as np
+import PIL.Image
+import torch
+
+from editing import MAX_SEED
+from editing.directions import apply_direction, attribute_direction, direction_std, ganspace, sefa
+from editing.generate import (MAX_IMAGES, default_batch, load_latents, mixing_grid_image, parse_seeds, save_latents,
+                              seeds_to_z, synthesize)
+from editing.latents import PRESETS, mixing_preset, mixing_ws, preset_label, render_mixing_grid, seeds_to_ws
+from editing.stylespace import edit_styles, style_layers, style_statistics
+from editing.video import Mp4Writer, num_frames, walk_frames
+from ops.images import image_grid, to_pil
+
+from . import inputs
+from .errors import StudioError
+
+NOISE_MODES = ("const", "random", "none")
+DIRECTION_METHODS = ("SeFa", "GANSpace", "Attribute")
+PSI_RANGE = (-1.0, 1.5)
+MAX_FRAMES = 600       # frames in one video
+MAX_GRID = 4           # rows or columns of a video grid
+MAX_MIX_SEEDS = 8      # rows or columns of a style-mixing grid
+NUM_COMPONENTS = 20    # SeFa / GANSpace components offered
+
+
+@dataclass
+class Gallery:
+    """What generate() yields after each batch: the images so far; latents once done."""
+    images: list                        # PIL images
+    seeds: list                         # their seeds
+    total: int                          # how many were asked for
+    ws: Optional[torch.Tensor] = None   # [N, num_ws, w_dim] once every image is done
+    z: Optional[torch.Tensor] = None
+
+    @property
+    def done(self) -> bool:
+        return self.ws is not None
+
+
+@dataclass
+class WalkFrame:
+    """What walk() yields: the latest frame; the video's path once it is complete."""
+    frame: np.ndarray                   # (H, W, 3) uint8
+    count: int
+    total: int
+    path: Optional[str] = None
+
+
+@dataclass
+class DirectionEdit:
+    strip: PIL.Image.Image              # -strength ... +strength, 5 images in a row
+    ws: torch.Tensor                    # the +strength latent [1, num_ws, w_dim]
+    note: str = ""
+
+
+@dataclass
+class Workspace:
+    G: torch.nn.Module
+    label: str                                          # what the visitor calls this model
+    classifier: Optional[torch.nn.Module] = None        # attribute classifier (the embedded model ships one)
+    default_class: int = 0                              # conditional models: the class used when none is given
+    noise_mode: str = "const"
+    _analyses: dict = field(default_factory=dict, repr=False)
+    _locks: dict = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    # --- what the model is --------------------------------------------------------------
+
+    @property
+    def is_stylegan3(self) -> bool:
+        return hasattr(self.G.synthesis, "layer_names")
+
+    @property
+    def num_ws(self) -> int:
+        return self.G.num_ws
+
+    def describe(self) -> str:
+        G = self.G
+        return (f"{type(G).__name__}: {G.img_resolution}x{G.img_resolution}, {G.img_channels} channels, "
+                f"z {G.z_dim}, w {G.w_dim}, {G.num_ws} ws" + (f", {G.c_dim} classes" if G.c_dim else ""))
+
+    def presets(self) -> dict[str, list[int]]:
+        """{coarse/middle/fine: the ws each takes}."""
+        return {name: mixing_preset(self.G, name) for name in PRESETS}
+
+    def preset_labels(self) -> list[tuple[str, str]]:
+        """[(label, preset)], e.g. ('coarse: ws 0-3', 'coarse'), and the free range."""
+        return [(preset_label(self.G, name), name) for name in PRESETS] + [("custom range", "custom")]
+
+    def style_layer_names(self) -> list[str]:
+        return list(style_layers(self.G))
+
+    def attribute_choices(self) -> list[str]:
+        if self.classifier is None:
+            return []
+        return [f"{a}={v}" for a, values in self.classifier.attributes.items() for v in values]
+
+    # --- argument checks ---------------------------------------------------------------
+
+    def psi(self, value) -> float:
+        return inputs.number(value, "truncation ψ", *PSI_RANGE)
+
+    def class_index(self, value) -> Optional[int]:
+        """The class of a conditional model (None = the default class); None for an unconditional one."""
+        if value is None or value == "":
+            return self.default_class if self.G.c_dim else None
+        idx = inputs.integer(value, "class", 0, max(self.G.c_dim - 1, 0) if self.G.c_dim else 1 << 31)
+        return idx if self.G.c_dim else None
+
+    def noise(self, value) -> str:
+        return self.noise_mode if value is None else inputs.choice(value, "noise mode", NOISE_MODES)
+
+    def w_range(self, first, last, field="layers") -> list[int]:
+        hi = self.num_ws - 1
+        a, b = inputs.integer(first, f"first w ({field})", 0, hi), inputs.integer(last, f"last w ({field})", 0, hi)
+        if a > b:
+            raise StudioError(f"{field}: the first w ({a}) comes after the last ({b}); ws run from 0 to {hi} for this model")
+        return list(range(a, b + 1))
+
+    def seeds(self, text, field="seeds", limit=MAX_IMAGES) -> list[int]:
+        try:
+            return parse_seeds(inputs.text(text, field, 2000), limit=limit)
+        except ValueError as e:
+            raise StudioError(f"{field}: {e}") from None
+
+    def latents(self, path) -> torch.Tensor:
+        """W+ from an uploaded .npz (key 'w'), checked against this model before it is read."""
+        try:
+            ws = load_latents(path, self.G)
+        except ValueError as e:
+            raise StudioError(str(e)) from None
+        return ws.to(next(self.G.parameters()).device)
+
+    # --- cached analyses ----------------------------------------------------------------
+
+    def analysis(self, key, compute: Callable[[], object]):
+        """compute() once per key for this model; concurrent requests for one key wait for it."""
+        with self._lock:
+            if key in self._analyses:
+                return self._analyses[key]
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            if key not in self._analyses:
+                value = compute()
+                with self._lock:
+                    self._analyses[key] = value
+            return self._analyses[key]
+
+    # --- Generate -----------------------------------------------------------------------
+
+    def generate_one(self, seed, psi=0.7, noise_mode=None, class_idx=None) -> tuple[PIL.Image.Image, str]:
+        seed = inputs.integer(seed, "seed", 0, MAX_SEED)
+        c = self.class_index(class_idx)
+        ws = seeds_to_ws(self.G, [seed], self.psi(psi), class_idx=c)
+        image = to_pil(synthesize(self.G, ws, self.noise(noise_mode)))[0]
+        return image, self.describe() + (f" (class {c} shown)" if c is not None else "")
+
+    def generate(self, seeds, psi=0.7, truncation_cutoff=0, noise_mode=None, class_idx=None,
+                 translate=(0.0, 0.0), rotate=0.0) -> Iterator[Gallery]:
+        """Images of a seed list ("0-7", "1,5,9"), yielded batch by batch."""
+        seed_list = self.seeds(seeds)
+        psi = self.psi(psi)
+        cutoff = inputs.integer(truncation_cutoff, "truncation cutoff", 0, self.num_ws) or None
+        noise, c = self.noise(noise_mode), self.class_index(class_idx)
+        tx = inputs.number(translate[0], "translate x", -1, 1)
+        ty = inputs.number(translate[1], "translate y", -1, 1)
+        rot = inputs.number(rotate, "rotate", -180, 180)
+        if (tx, ty, rot) != (0.0, 0.0, 0.0) and not self.is_stylegan3:
+            raise StudioError("translate and rotate need a StyleGAN3 model")
+        ws = seeds_to_ws(self.G, seed_list, psi, cutoff, c)
+        images, batch = [], default_batch(self.G)
+        for i in range(0, len(seed_list), batch):
+            images += to_pil(synthesize(self.G, ws[i:i + batch], noise, (tx, ty), rot))
+            if len(images) < len(seed_list):
+                yield Gallery(list(images), seed_list[:len(images)], len(seed_list))
+        yield Gallery(images, seed_list, len(seed_list), ws=ws, z=seeds_to_z(self.G, seed_list))
+
+    # --- Style mixing ---------------------------------------------------------------------
+
+    def mixing_layers(self, preset, first=None, last=None) -> list[int]:
+        preset = inputs.choice(preset, "styles taken from the columns", PRESETS + ("custom",))
+        return mixing_preset(self.G, preset) if preset in PRESETS else self.w_range(first, last, "custom range")
+
+    def style_mix(self, row_seeds, col_seeds, preset="middle", first=None, last=None, psi=0.7, noise_mode=None,
+                  class_idx=None) -> tuple[PIL.Image.Image, torch.Tensor, str]:
+        """The official style-mixing grid; returns it, the cells' latents and a note."""
+        rows = self.seeds(row_seeds, "row seeds", MAX_MIX_SEEDS)
+        cols = self.seeds(col_seeds, "column seeds", MAX_MIX_SEEDS)
+        layers = self.mixing_layers(preset, first, last)
+        cells, row_ws, col_ws = mixing_ws(self.G, rows, cols, layers, self.psi(psi), self.class_index(class_idx))
+        grid, row_img, col_img = render_mixing_grid(self.G, cells, row_ws, col_ws, self.noise(noise_mode))
+        note = f"ws {layers[0]}-{layers[-1]} from the columns" if layers else "no ws mixed at this resolution"
+        return mixing_grid_image(grid, row_img, col_img), cells, note
+
+    # --- Interpolate ----------------------------------------------------------------------
+
+    def walk(self, path: str, seeds, frames_per_key=30, fps=30, grid_rows=1, grid_cols=1, loop=True, psi=0.7,
+             noise_mode=None, class_idx=None) -> Iterator[WalkFrame]:
+        """A looping walk through keyframe seeds, written to `path` as H.264 MP4 a frame at a
+        time; yields every frame (the last one carries the path)."""
+        rows = inputs.integer(grid_rows, "grid rows", 1, MAX_GRID)
+        cols = inputs.integer(grid_cols, "grid columns", 1, MAX_GRID)
+        fpk = inputs.integer(frames_per_key, "frames per keyframe", 2, 120)
+        fps = inputs.integer(fps, "frames per second", 1, 60)
+        loop = inputs.flag(loop, "loop")
+        cells = rows * cols
+        seed_list = self.seeds(seeds, "keyframe seeds", 16 * cells)
+        if len(seed_list) < 2 * cells or len(seed_list) % cells:
+            raise StudioError(f"a {rows}x{cols} grid needs a multiple of {cells} keyframe seeds, at least {2 * cells}")
+        total = num_frames(len(seed_list) // cells, fpk, loop)
+        if total > MAX_FRAMES:
+            raise StudioError(f"that is {total} frames; at most {MAX_FRAMES} per video (fewer seeds or frames per keyframe)")
+        frames = walk_frames(self.G, seed_list, fpk, self.psi(psi), loop, (rows, cols), self.noise(noise_mode),
+                             class_idx=self.class_index(class_idx))
+        with Mp4Writer(path, fps=fps) as writer:
+            for frame in frames:
+                rgb = writer.write(frame)
+                if writer.count < total:
+                    yield WalkFrame(rgb, writer.count, total)
+        yield WalkFrame(rgb, total, total, path)
+
+    # --- Directions ---------------------------------------------------------------------
+
+    def find_direction(self, method, index, attribute, layers) -> tuple[torch.Tensor, float, str]:
+        """A unit direction in W and the spread of w along it (its unit of strength)."""
+        method = inputs.choice(method, "method", DIRECTION_METHODS)
+        if method in ("SeFa", "GANSpace"):
+            k = inputs.integer(index, "component", 0, NUM_COMPONENTS - 1)
+            if method == "SeFa":
+                def compute():
+                    dirs = sefa(self.G, layers, num=NUM_COMPONENTS)[0]
+                    return dirs, direction_std(self.G, dirs)
+                dirs, std = self.analysis(("sefa", tuple(layers)), compute)
+            else:
+                dirs, std, _ = self.analysis("ganspace", lambda: ganspace(self.G, num=NUM_COMPONENTS))
+            if k >= len(dirs):
+                raise StudioError(f"this model has components 0 to {len(dirs) - 1}")
+            return dirs[k], float(std[k]), f"{method} component {k}"
+        if self.classifier is None:
+            raise StudioError("attribute directions need a model with an attribute classifier (the embedded avataaars-64)")
+        choices = self.attribute_choices()
+        attribute = inputs.text(attribute, "attribute", 200)
+        if attribute not in choices:
+            raise StudioError(f"unknown attribute {attribute[:60]!r}; one of: {', '.join(choices[:12])}, …")
+        name, _, value = attribute.partition("=")
+        try:
+            fit = self.analysis(("attribute", name, value),
+                                lambda: attribute_direction(self.G, self.classifier, name, value))
+        except ValueError as e:
+            raise StudioError(str(e)) from None
+        return fit["direction"], fit["std"], f"{attribute} (boundary accuracy {fit['accuracy']:.0%})"
+
+    def direction(self, seed=0, method="SeFa", index=0, attribute=None, strength=3.0, first=0, last=None, psi=0.7,
+                  class_idx=None, latents=None) -> DirectionEdit:
+        """Five images from -strength to +strength along a direction, strength in standard
+        deviations of W along it (the same units for every method), applied to ws first..last
+        of a seed's latent or of uploaded latents."""
+        layers = self.w_range(first, self.num_ws - 1 if last is None else last)
+        strength = inputs.number(strength, "strength", 0, 10)
+        if latents:
+            ws = self.latents(latents)[:1]
+        else:
+            seed = inputs.integer(seed, "seed", 0, MAX_SEED)
+            ws = seeds_to_ws(self.G, [seed], self.psi(psi), class_idx=self.class_index(class_idx))
+        d, unit, note = self.find_direction(method, index, attribute, layers)
+        steps = [-1, -0.5, 0, 0.5, 1]
+        moved = torch.cat([apply_direction(ws, d, strength * s * unit, layers) for s in steps])
+        return DirectionEdit(image_grid(synthesize(self.G, moved), 1, len(steps)), moved[-1:], note)
+
+    def stylespace(self, seed=0, layer=None, channel=0, strength=10.0, psi=0.7, class_idx=None) -> PIL.Image.Image:
+        """Before | after moving one style channel by `strength` standard deviations."""
+        layers = style_layers(self.G)
+        if not isinstance(layer, str) or layer not in layers:
+            raise StudioError(f"no style layer {str(layer)[:40]!r}; this model has: {', '.join(layers)}")
+        width = layers[layer][1].out_features
+        channel = inputs.integer(channel, f"channel of {layer}", 0, width - 1)
+        strength = inputs.number(strength, "strength", -50, 50)
+        seed = inputs.integer(seed, "seed", 0, MAX_SEED)
+        std = float(self.analysis("style-std", lambda: style_statistics(self.G))[layer][channel])
+        ws = seeds_to_ws(self.G, [seed], self.psi(psi), class_idx=self.class_index(class_idx))
+        before = synthesize(self.G, ws)
+        with edit_styles(self.G, {(layer, channel): strength * std}) as edited:
+            after = synthesize(edited, ws)
+        return image_grid(torch.cat([before, after]), 1, 2)
+
+    # --- files --------------------------------------------------------------------------
+
+    @staticmethod
+    def save_latents(path: str, ws: torch.Tensor, z=None, seeds=None) -> str:
+        return save_latents(path, ws, z=z, seeds=seeds)
