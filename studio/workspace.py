@@ -122,7 +122,7 @@ class Workspace:
         """The class of a conditional model (None = the default class); None for an unconditional one."""
         if value is None or value == "":
             return self.default_class if self.G.c_dim else None
-        idx = inputs.integer(value, "class", 0, max(self.G.c_dim - 1, 0) if self.G.c_dim else 1 << 31)
+        idx = inputs.integer(value, "class", 0, self.G.c_dim - 1 if self.G.c_dim else MAX_SEED)  # ignored when unconditional
         return idx if self.G.c_dim else None
 
     def noise(self, value) -> str:

@@ -24,7 +24,7 @@ def free_port():
 def app_url(tmp_path_factory):
     port = free_port()
     env = dict(os.environ, GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(port), GRADIO_ANALYTICS_ENABLED="False",
-               HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path_factory.mktemp("hf")))
+               HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path_factory.mktemp("hf")), STUDIO_LOCAL_DIRS=FIXTURES)
     log = open(tmp_path_factory.mktemp("log") / "app.log", "w+")
     proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -46,7 +46,7 @@ def test_generate_through_the_api(app_url):
     client = gradio_client.Client(app_url, verbose=False)
     assert "/generate" in client.view_api(return_format="dict", print_info=False)["named_endpoints"]
     image, info = client.predict("stylegan2-ffhq-1024", os.path.join(FIXTURES, "sg3-t-32", "network.pkl"), None, 7, 0.7,
-                                 "const", api_name="/generate")
+                                 "const", 0, api_name="/generate")  # a local path under STUDIO_LOCAL_DIRS
     assert Image.open(image).size == (32, 32)
     assert "StyleGAN3Generator" in info
 
@@ -54,7 +54,7 @@ def test_generate_through_the_api(app_url):
 def test_the_default_model_works_offline(app_url):
     from PIL import Image
     client = gradio_client.Client(app_url, verbose=False)
-    image, info = client.predict("avataaars-64", "", None, 3, 0.7, "const", api_name="/generate")
+    image, info = client.predict("avataaars-64", "", None, 3, 0.7, "const", 0, api_name="/generate")
     img = Image.open(image)
     assert img.size == (64, 64) and len(set(img.convert('RGB').tobytes()[i:i + 3] for i in range(0, 64 * 64 * 3, 3))) > 100  # a picture, not a flat square
 
@@ -77,21 +77,22 @@ def test_every_api_name_answers(app_url, tmp_path):
     with np.load(npz) as f:
         assert f["w"].shape == (6, 10, 128) and list(f["seeds"]) == list(range(6))
     first, last = client.predict(*MODEL, "coarse", api_name="/preset_layers")
-    assert (first["value"], last["value"]) == (0, 2)
+    assert (first["value"], last["value"]) == (0, 3)  # the papers' coarse styles: 4-8 px
     grid, mixed, info = client.predict(*MODEL, "1-3", "10-11", "middle", 0, 0, 0.7, "const", 0, api_name="/style_mix")
-    assert Image.open(grid).size == (3 * 64, 4 * 64) and "ws 3-6" in info
+    assert Image.open(grid).size == (3 * 64, 4 * 64) and "ws 4-7" in info
     with np.load(mixed) as f:
         assert f["w"].shape == (6, 10, 128)
-    video, preview, info = client.predict(*MODEL, "0-2", 4, 10, 1, 1, True, 0.7, "const", api_name="/interpolate")
+    video, preview, info = client.predict(*MODEL, "0-2", 4, 10, 1, 1, True, 0.7, "const", 0, api_name="/interpolate")
     with av.open(video["video"] if isinstance(video, dict) else video) as f:
         assert sum(1 for _ in f.decode(video=0)) == 12 and "12 frames" in info
     assert Image.open(preview).size == (64, 64)
     for method in ("SeFa", "GANSpace"):
-        strip, edited = client.predict(*MODEL, 3, method, 1, None, 3, 0, 9, 0.7, None, api_name="/direction")
-        assert Image.open(strip).size == (5 * 64, 64)
+        strip, edited, note = client.predict(*MODEL, 3, method, 1, None, 3, 0, 9, 0.7, 0, None, api_name="/direction")
+        assert Image.open(strip).size == (5 * 64, 64) and f"{method} component 1" in note
     # an edit continues from uploaded latents
-    strip, _ = client.predict(*MODEL, 0, "SeFa", 0, None, 0, 0, 9, 0.7, gradio_client.handle_file(edited), api_name="/direction")
-    before_after = client.predict(*MODEL, 3, "b16.conv1", 5, 10, 0.7, api_name="/stylespace")
+    strip, _, _ = client.predict(*MODEL, 0, "SeFa", 0, None, 0, 0, 9, 0.7, 0, gradio_client.handle_file(edited),
+                                 api_name="/direction")
+    before_after = client.predict(*MODEL, 3, "b16.conv1", 5, 10, 0.7, 0, api_name="/stylespace")
     assert Image.open(before_after).size == (2 * 64, 64)
 
 
@@ -103,7 +104,7 @@ def test_long_work_streams_previews(app_url):
     outputs = job.outputs()
     assert [len(gallery) for gallery, _ in outputs] == [8, 16, 20]
     assert outputs[-1][1] is not None  # the latents come with the last update
-    job = client.submit(*MODEL, "0-3", 8, 10, 1, 1, True, 0.7, "const", api_name="/interpolate")
+    job = client.submit(*MODEL, "0-3", 8, 10, 1, 1, True, 0.7, "const", 0, api_name="/interpolate")
     job.result()
     notes = [note for _, _, note in job.outputs()]
     assert notes == [f"frame {i} of 32" for i in range(4, 32, 4)] + ["32 frames at 10 fps"]
@@ -113,12 +114,12 @@ def test_long_work_streams_previews(app_url):
     ("/generate_seeds", ("0-100000", 0.7, 0, "const", 0, 0, 0, 0), "too many"),
     ("/generate_seeds", ("abc", 0.7, 0, "const", 0, 0, 0, 0), "cannot read"),
     ("/generate_seeds", ("0", 0.7, 0, "const", 0, 0.2, 0, 0), "StyleGAN3"),
-    ("/style_mix", ("1-3", "4", "custom", 5, 2, 0.7, "const", 0), "layers run"),
-    ("/interpolate", ("0-9", 120, 30, 1, 1, True, 0.7, "const"), "at most 600"),
-    ("/interpolate", ("0-20", 10, 30, 1, 1, True, 0.7, "const"), "too many seeds"),
-    ("/direction", (0, "SeFa", 0, None, 3, 0, 9, 0.7, "junk.npz"), "not a latents"),
-    ("/direction", (0, "SeFa", 0, None, 3, 0, 9, 0.7, os.path.join(FIXTURES, "sg3-t-32", "cases.json")), "Invalid file type"),
-    ("/stylespace", (0, "b16.conv1", 999, 10, 0.7), "channels 0 to"),
+    ("/style_mix", ("1-3", "4", "custom", 5, 2, 0.7, "const", 0), "comes after the last"),
+    ("/interpolate", ("0-9", 120, 30, 1, 1, True, 0.7, "const", 0), "at most 600"),
+    ("/interpolate", ("0-20", 10, 30, 1, 1, True, 0.7, "const", 0), "too many seeds"),
+    ("/direction", (0, "SeFa", 0, None, 3, 0, 9, 0.7, 0, "junk.npz"), "latents file is not a readable zip"),
+    ("/direction", (0, "SeFa", 0, None, 3, 0, 9, 0.7, 0, os.path.join(FIXTURES, "sg3-t-32", "cases.json")), "Invalid file type"),
+    ("/stylespace", (0, "b16.conv1", 999, 10, 0.7, 0), "channel of b16.conv1 must be a whole number from 0 to 63"),
 ])
 def test_bad_input_on_each_tab_gives_a_message(app_url, endpoint, args, message, tmp_path):
     client = gradio_client.Client(app_url, verbose=False)
@@ -136,10 +137,11 @@ def test_bad_input_on_each_tab_gives_a_message(app_url, endpoint, args, message,
 @pytest.mark.parametrize("hub_id,message", [
     ("", "offline"),                                   # the registry model cannot be downloaded here
     ("nobody/no-such-stylegan", "offline"),
-    (os.path.join(FIXTURES, "sg3-t-32", "cases.json"), "neither"),
+    (os.path.join(FIXTURES, "sg3-t-32", "cases.json"), "neither"),   # allowed folder (STUDIO_LOCAL_DIRS), not a checkpoint
+    ("/etc/passwd", "local paths are not accepted"),                  # outside: refused, nothing confirmed
 ])
 def test_bad_input_gives_a_message(app_url, hub_id, message):
     client = gradio_client.Client(app_url, verbose=False)
     with pytest.raises(Exception) as e:
-        client.predict("stylegan2-ffhq-1024", hub_id, None, 0, 0.7, "const", api_name="/generate")
+        client.predict("stylegan2-ffhq-1024", hub_id, None, 0, 0.7, "const", 0, api_name="/generate")
     assert message in str(e.value)

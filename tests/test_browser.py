@@ -43,7 +43,7 @@ def test_generate_tab_shows_a_gallery(page, shots):
 def test_style_mixing_tab_shows_the_grid(page, shots):
     page.get_by_role("tab", name="Style mixing").click()
     page.get_by_role("button", name="Mix").click()
-    page.get_by_text("ws 3-6 from the columns").wait_for(timeout=60_000)
+    page.get_by_text("ws 4-7 from the columns").wait_for(timeout=60_000)
     page.screenshot(path=os.path.join(shots, "2-style-mixing.png"), full_page=True)
 
 

@@ -1,0 +1,295 @@
+"""StyleGAN Studio: the page. A description of the tabs and which studio method each widget
+calls; every handler only turns widget values into a call and the result into widgets, under
+one error wrapper. The work lives in studio/ (one Workspace per loaded model) and editing/."""
+import functools
+import inspect
+import logging
+import os
+
+import gradio as gr
+import torch
+
+import ops
+from editing import MAX_SEED
+from editing.latents import PRESETS
+from studio import Networks, Studio, public_message
+from studio.workspace import DIRECTION_METHODS, MAX_FRAMES, NOISE_MODES, NUM_COMPONENTS
+
+try:  # ZeroGPU Spaces: run the GPU work inside spaces.GPU
+    import spaces
+    gpu = spaces.GPU
+except ImportError:
+    def gpu(fn):
+        return fn
+
+log = logging.getLogger("studio.app")
+ops.config.reuse_freed_memory()  # ~20% faster CPU generation: no page faults for every new tensor
+studio = Studio(Networks(upload_dirs=(gr.utils.get_upload_folder(),)))
+MAX_UPLOAD = "2gb"  # the largest official pickles are about 380 MB
+ON_GPU = torch.cuda.is_available()
+# Concurrency groups: quick answers never wait behind long jobs. On a 2-vCPU CPU Space a 64 px
+# image takes milliseconds, a 600-frame video or a 64-image 1024 px gallery minutes.
+QUICK = dict(concurrency_id="quick", concurrency_limit=8 if ON_GPU else 4)   # one image, model info, presets
+EDIT = dict(concurrency_id="edit", concurrency_limit=4 if ON_GPU else 2)     # mixing grids, directions, StyleSpace
+LONG = dict(concurrency_id="long", concurrency_limit=2 if ON_GPU else 1)     # galleries, videos
+CSS = ".enlarge img { width: 100%; height: 100%; object-fit: contain; }"  # 64 px results shown large
+
+from gradio.events import Dependency
+
+class Number(gr.Number):
+    """gr.Number that hands the raw value to the studio, whose checks name the field and its
+    range (Gradio's own rounding fails on NaN with a generic error)."""
+    is_template = True
+
+    def preprocess(self, payload):
+        return payload
+    from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
+    from gradio.blocks import Block
+    if TYPE_CHECKING:
+        from gradio.components import Timer
+        from gradio.components.base import Component
+
+
+class Slider(gr.Slider):
+    """gr.Slider that hands the raw value to the studio (see Number)."""
+    is_template = True
+
+    def preprocess(self, payload):
+        return payload
+    from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
+    from gradio.blocks import Block
+    if TYPE_CHECKING:
+        from gradio.components import Timer
+        from gradio.components.base import Component
+
+
+def handler(fn):
+    """The one error wrapper: any failure reaches the visitor as a message meant for people
+    (never Gradio's generic error, never a stack trace); unexpected ones are logged here."""
+    def fail(e):
+        if isinstance(e, gr.Error):
+            raise e
+        if not isinstance(e, ValueError):
+            log.exception("%s failed", fn.__name__)
+        raise gr.Error(public_message(e), print_exception=False) from None
+
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def wrapped_gen(*args, **kwargs):
+            try:
+                yield from fn(*args, **kwargs)
+            except Exception as e:
+                fail(e)
+        return gpu(wrapped_gen)
+
+    @functools.wraps(fn)
+    def wrapped(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as e:
+            fail(e)
+    return gpu(wrapped)
+
+
+def model_choices():
+    return [(f"{e.name} — {e.description}", e.name) for e in studio.networks.registry.values()]
+
+
+# --- handlers: widget values in, widgets out --------------------------------------------
+
+@handler
+def model_info(choice, text, upload):
+    w = studio.workspace(choice, text, upload)
+    layers, last = w.style_layer_names(), w.num_ws - 1
+    w_slider = dict(maximum=last, minimum=0)
+    attributes = w.attribute_choices()
+    return (gr.update(choices=layers, value=layers[len(layers) // 2]),
+            gr.update(value=0, **w_slider), gr.update(value=last, **w_slider),
+            gr.update(choices=w.preset_labels()),
+            gr.update(**w_slider), gr.update(**w_slider),
+            gr.update(visible=bool(w.G.c_dim), maximum=max(w.G.c_dim - 1, 0), value=w.default_class),
+            gr.update(choices=attributes, value="mouth_type=SMILE" if "mouth_type=SMILE" in attributes else None),
+            w.describe())
+
+
+@handler
+def generate(choice, text, upload, seed, psi, noise_mode, class_idx):
+    return studio.workspace(choice, text, upload).generate_one(seed, psi, noise_mode, class_idx)
+
+
+@handler
+def generate_seeds(choice, text, upload, seeds, psi, cutoff, noise_mode, class_idx, tx, ty, rotate,
+                   progress=gr.Progress()):
+    w = studio.workspace(choice, text, upload)
+    for g in w.generate(seeds, psi, cutoff, noise_mode, class_idx, (tx, ty), rotate):
+        progress((len(g.images), g.total), desc="generating")
+        gallery = [(im, f"seed {s}") for im, s in zip(g.images, g.seeds)]
+        yield gallery, w.save_latents(studio.files.path("latents.npz"), g.ws, g.z, g.seeds) if g.done else gr.skip()
+
+
+@handler
+def preset_layers(choice, text, upload, preset):
+    w = studio.workspace(choice, text, upload)
+    layers = w.mixing_layers(preset, 0, w.num_ws - 1)
+    return (gr.update(value=layers[0] if layers else 0, maximum=w.num_ws - 1),
+            gr.update(value=layers[-1] if layers else 0, maximum=w.num_ws - 1))
+
+
+@handler
+def style_mix(choice, text, upload, row_seeds, col_seeds, preset, first, last, psi, noise_mode, class_idx):
+    w = studio.workspace(choice, text, upload)
+    grid, cells, note = w.style_mix(row_seeds, col_seeds, preset, first, last, psi, noise_mode, class_idx)
+    return grid, w.save_latents(studio.files.path("mixed_latents.npz"), cells), note
+
+
+@handler
+def interpolate(choice, text, upload, seeds, frames_per_key, fps, rows, cols, loop, psi, noise_mode, class_idx,
+                progress=gr.Progress()):
+    w = studio.workspace(choice, text, upload)
+    for f in w.walk(studio.files.path("walk.mp4"), seeds, frames_per_key, fps, rows, cols, loop, psi, noise_mode,
+                    class_idx):
+        progress((f.count, f.total), desc="rendering frames")
+        if f.path:
+            yield f.path, f.frame, f"{f.total} frames at {int(fps)} fps"
+        elif f.count % max(1, f.total // 8) == 0:  # about eight previews per video
+            yield gr.skip(), f.frame, f"frame {f.count} of {f.total}"
+
+
+@handler
+def direction(choice, text, upload, seed, method, index, attribute, strength, first, last, psi, class_idx, latents):
+    w = studio.workspace(choice, text, upload)
+    edit = w.direction(seed, method, index, attribute, strength, first, last, psi, class_idx, latents)
+    return edit.strip, w.save_latents(studio.files.path("edited_latents.npz"), edit.ws), edit.note
+
+
+@handler
+def stylespace(choice, text, upload, seed, layer, channel, strength, psi, class_idx):
+    return studio.workspace(choice, text, upload).stylespace(seed, layer, channel, strength, psi, class_idx)
+
+
+# --- the page ---------------------------------------------------------------------------
+
+DEFAULT = studio.default_name()
+with gr.Blocks(title="StyleGAN Studio", delete_cache=(600, 3600)) as demo:  # Gradio's copies live an hour too
+    gr.Markdown("# StyleGAN Studio\nStyleGAN2 and StyleGAN3 in the browser: seeds, truncation, style mixing, "
+                "walks and latent directions. Checkpoints are converted, never executed.")
+    with gr.Row():
+        choice = gr.Dropdown(model_choices(), value=DEFAULT, label="Model", scale=3)
+        hub_id = gr.Textbox(label="…or a Hub id", placeholder="owner/repo or owner/repo/network.pkl", scale=2)
+        upload = gr.File(label="…or upload a checkpoint (.pkl, .pt)", file_types=[".pkl", ".pt", ".pth"],
+                         type="filepath", scale=2)
+    model_note = gr.Markdown()
+    with gr.Row():
+        psi = Slider(-1.0, 1.5, value=0.7, step=0.05, label="Truncation ψ", scale=3)
+        class_idx = Number(value=0, precision=0, minimum=0, label="Class (conditional models)", visible=False, scale=1)
+
+    with gr.Tab("Generate"):
+        with gr.Row():
+            with gr.Column():
+                seeds = gr.Textbox(value="0-7", label="Seeds (e.g. 0-7 or 1,5,9; at most 64)")
+                cutoff = Number(value=0, precision=0, minimum=0, label="Truncation cutoff (ws truncated, 0 = all)")
+                noise_mode = gr.Radio(list(NOISE_MODES), value="const", label="Noise")
+                with gr.Accordion("StyleGAN3: translate and rotate", open=False):
+                    tx = Slider(-1, 1, value=0, step=0.05, label="Translate x")
+                    ty = Slider(-1, 1, value=0, step=0.05, label="Translate y")
+                    rot = Slider(-180, 180, value=0, step=1, label="Rotate (degrees)")
+                run_gen = gr.Button("Generate", variant="primary")
+            with gr.Column():
+                gallery = gr.Gallery(label="Images", columns=4, height=520, object_fit="contain", format="png",
+                                     buttons=["download", "fullscreen"])
+                gen_npz = gr.File(label="Latents (.npz, key 'w' as NVIDIA's tools read it)")
+        with gr.Accordion("One seed", open=False):
+            with gr.Row():
+                seed = Number(value=0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed")
+                run_one = gr.Button("Generate one")
+            image = gr.Image(label="Image", type="pil", format="png", height=320, elem_classes="enlarge",
+                             buttons=["download"])
+            info = gr.Markdown()
+
+    with gr.Tab("Style mixing"):
+        with gr.Row():
+            with gr.Column():
+                row_seeds = gr.Textbox(value="1-4", label="Row seeds (the base images, at most 8)")
+                col_seeds = gr.Textbox(value="10-13", label="Column seeds (the styles, at most 8)")
+                preset = gr.Radio([(p, p) for p in PRESETS] + [("custom range", "custom")], value="middle",
+                                  label="Styles taken from the columns")
+                with gr.Row():
+                    mix_start = Slider(0, 17, value=4, step=1, label="First w (custom)")
+                    mix_end = Slider(0, 17, value=7, step=1, label="Last w (custom)")
+                run_mix = gr.Button("Mix", variant="primary")
+            with gr.Column():
+                mix_image = gr.Image(label="Style mixing grid", type="pil", format="png", height=560,
+                                     elem_classes="enlarge", buttons=["download"])
+                mix_info = gr.Markdown()
+                mix_npz = gr.File(label="Mixed latents (.npz)")
+
+    with gr.Tab("Interpolate"):
+        with gr.Row():
+            with gr.Column():
+                walk_seeds = gr.Textbox(value="0-3", label="Keyframe seeds (a grid takes rows x cols seeds per keyframe)")
+                frames_per_key = Slider(2, 120, value=30, step=1, label="Frames per keyframe")
+                fps = Slider(1, 60, value=30, step=1, label="Frames per second")
+                with gr.Row():
+                    grid_rows = Number(value=1, precision=0, minimum=1, maximum=4, label="Grid rows")
+                    grid_cols = Number(value=1, precision=0, minimum=1, maximum=4, label="Grid columns")
+                loop = gr.Checkbox(value=True, label="Loop")
+                walk_noise = gr.Radio(list(NOISE_MODES), value="const", label="Noise")
+                gr.Markdown(f"At most {MAX_FRAMES} frames per video.")
+                run_walk = gr.Button("Render video", variant="primary")
+            with gr.Column():
+                video = gr.Video(label="Walk (MP4)", format="mp4", loop=True, autoplay=True, height=400)
+                walk_preview = gr.Image(label="Latest frame", type="numpy", format="png", height=160)
+                walk_info = gr.Markdown()
+
+    with gr.Tab("Directions"):
+        with gr.Row():
+            with gr.Column():
+                dir_seed = Number(value=0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed")
+                dir_latents = gr.File(label="…or latents (.npz with 'w')", file_types=[".npz"], type="filepath")
+                method = gr.Radio(list(DIRECTION_METHODS), value="SeFa", label="Method")
+                index = Slider(0, NUM_COMPONENTS - 1, value=0, step=1, label="Component (SeFa, GANSpace)")
+                attribute = gr.Dropdown([], label="Attribute (models with an attribute classifier)",
+                                        allow_custom_value=True)
+                strength = Slider(0, 10, value=3, step=0.5, label="Strength (standard deviations of W along the direction)")
+                with gr.Row():
+                    dir_start = Slider(0, 17, value=0, step=1, label="First w")
+                    dir_end = Slider(0, 17, value=17, step=1, label="Last w")
+                run_dir = gr.Button("Edit", variant="primary")
+            with gr.Column():
+                strip = gr.Image(label="-strength … +strength", type="pil", format="png", height=240,
+                                 elem_classes="enlarge", buttons=["download"])
+                dir_info = gr.Markdown()
+                dir_npz = gr.File(label="Edited latents (+strength, .npz)")
+        with gr.Accordion("StyleSpace: one style channel", open=False):
+            with gr.Row():
+                style_layer = gr.Dropdown([], label="Layer", allow_custom_value=True)
+                channel = Number(value=0, precision=0, minimum=0, label="Channel")
+                style_strength = Slider(-20, 20, value=10, step=1, label="Strength (standard deviations)")
+                run_style = gr.Button("Edit channel")
+            style_image = gr.Image(label="before | after", type="pil", format="png", height=280,
+                                   elem_classes="enlarge", buttons=["download"])
+
+    model = [choice, hub_id, upload]
+    run_one.click(generate, model + [seed, psi, noise_mode, class_idx], [image, info], api_name="generate", **QUICK)
+    run_gen.click(generate_seeds, model + [seeds, psi, cutoff, noise_mode, class_idx, tx, ty, rot], [gallery, gen_npz],
+                  api_name="generate_seeds", **LONG)
+    preset.change(preset_layers, model + [preset], [mix_start, mix_end], api_name="preset_layers", **QUICK)
+    run_mix.click(style_mix, model + [row_seeds, col_seeds, preset, mix_start, mix_end, psi, noise_mode, class_idx],
+                  [mix_image, mix_npz, mix_info], api_name="style_mix", **EDIT)
+    run_walk.click(interpolate, model + [walk_seeds, frames_per_key, fps, grid_rows, grid_cols, loop, psi, walk_noise,
+                                         class_idx], [video, walk_preview, walk_info], api_name="interpolate", **LONG)
+    run_dir.click(direction, model + [dir_seed, method, index, attribute, strength, dir_start, dir_end, psi, class_idx,
+                                      dir_latents], [strip, dir_npz, dir_info], api_name="direction", **EDIT)
+    run_style.click(stylespace, model + [dir_seed, style_layer, channel, style_strength, psi, class_idx], [style_image],
+                    api_name="stylespace", **EDIT)
+    info_outputs = [style_layer, dir_start, dir_end, preset, mix_start, mix_end, class_idx, attribute, model_note]
+    demo.load(model_info, model, info_outputs, api_name="model_info", **QUICK)
+    for trigger in (choice.change, hub_id.submit, upload.change):
+        trigger(model_info, model, info_outputs, api_visibility="private", **QUICK)
+
+demo.queue(max_size=64, default_concurrency_limit=1)
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO)
+    demo.launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0"), max_file_size=MAX_UPLOAD, css=CSS,
+                show_error=False)
