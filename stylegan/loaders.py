@@ -25,8 +25,8 @@ import numpy as np
 import torch
 
 from .errors import CheckpointError, UnsafePickleError
-from .safety import (MAX_KWARGS_NODES, MAX_NESTING, BoundedReader, check_architecture, check_zip, human_bytes,
-                     scan_pickle)
+from .safety import (MAX_KWARGS_NODES, MAX_NESTING, BoundedReader, check_architecture, check_torch_legacy, check_zip,
+                     human_bytes, scan_pickle)
 from .stylegan2 import StyleGAN2Generator
 from .stylegan3 import StyleGAN3Generator
 
@@ -254,7 +254,7 @@ def generator_from_record(rec: PersistentObject):
 
 
 def build_generator(cls, init_kwargs, state_dict):
-    check_architecture(cls, init_kwargs)  # refuse a declared giant before allocating it
+    check_architecture(cls, init_kwargs, state_dict)  # a declared giant, or weights that do not fit: refused unallocated
     try:
         G = cls(**init_kwargs)
     except Exception as e:  # wrong names, wrong types, impossible sizes
@@ -291,6 +291,8 @@ def read_rosinality(path):
         is_zip = f.read(2) == b"PK"
     if is_zip:
         _check_torch_zip(path)
+    else:
+        check_torch_legacy(path)
     try:
         with torch.serialization.safe_globals([argparse.Namespace]):
             ckpt = torch.load(path, map_location="cpu", weights_only=True)

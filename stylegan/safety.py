@@ -78,9 +78,9 @@ def _dim(kwargs, name, lo=0, hi=MAX_DIM):
     return v
 
 
-def estimate_generator_bytes(cls, init_kwargs: dict) -> int:
-    """Bytes of parameters and buffers that cls(**init_kwargs) would allocate, computed without
-    allocating them (the network is built on the meta device). Raises CheckpointError for
+def estimate_generator_bytes(cls, init_kwargs: dict):
+    """cls(**init_kwargs) built on the meta device, which allocates nothing: its parameters and
+    buffers say how many bytes the real network would take. Raises CheckpointError for
     arguments no StyleGAN generator has (and for anything the constructor refuses)."""
     if not isinstance(init_kwargs, dict):
         raise CheckpointError(f"the checkpoint's constructor arguments are a {type(init_kwargs).__name__}, not a dict")
@@ -114,17 +114,34 @@ def estimate_generator_bytes(cls, init_kwargs: dict) -> int:
     except Exception as e:  # wrong names, wrong types, impossible sizes
         raise CheckpointError(f"the checkpoint's constructor arguments do not fit {cls.__name__}: "
                               f"{type(e).__name__}: {str(e)[:200]}") from None
-    return sum(t.numel() * t.element_size() for t in list(G.parameters()) + list(G.buffers()))
+    return G
 
 
-def check_architecture(cls, init_kwargs: dict) -> int:
-    """Refuse a declared network beyond the memory budget, before anything is allocated."""
-    need, budget = estimate_generator_bytes(cls, init_kwargs), max_model_bytes()
+def check_architecture(cls, init_kwargs: dict, state_dict: dict = None):
+    """Refuse a declared network beyond the memory budget, before anything is allocated; with
+    the checkpoint's state dict, also refuse one whose tensors do not match the declared
+    network name for name and shape (so what is then allocated is what the file holds).
+    Returns the network built on the meta device."""
+    G = estimate_generator_bytes(cls, init_kwargs)
+    need, budget = sum(t.numel() * t.element_size() for t in list(G.parameters()) + list(G.buffers())), max_model_bytes()
     if need > budget:
         raise CheckpointError(f"this checkpoint declares a {cls.__name__} whose weights and buffers take "
                               f"{human_bytes(need)}; this server loads networks of at most {human_bytes(budget)} "
                               f"(STYLEGAN_MAX_MODEL_MB). Nothing was allocated.")
-    return need
+    if state_dict is not None:
+        expected = {k: tuple(v.shape) for k, v in G.state_dict().items()}
+        got = {k: tuple(v.shape) for k, v in state_dict.items()}
+        missing = [k for k in expected if k not in got]
+        extra = [k for k in got if k not in expected]
+        wrong = [f"{k} {list(got[k])} (the network needs {list(expected[k])})" for k in expected
+                 if k in got and got[k] != expected[k]]
+        if missing or extra or wrong:
+            parts = [f"missing {', '.join(missing[:3])}" + (" …" if len(missing) > 3 else "")] if missing else []
+            parts += [f"unexpected {', '.join(extra[:3])}" + (" …" if len(extra) > 3 else "")] if extra else []
+            parts += [f"wrong shape: {'; '.join(wrong[:2])}" + (" …" if len(wrong) > 2 else "")] if wrong else []
+            raise CheckpointError(f"the checkpoint's weights do not fit the {cls.__name__} it declares: "
+                                  + "; ".join(parts) + ". Nothing was allocated.")
+    return G
 
 
 # --------------------------------------------------------------------------------------
@@ -236,3 +253,79 @@ def check_zip(path, budget=None, what="archive") -> dict:
             raise CheckpointError(f"a member of this {what} inflates {i.file_size / i.compress_size:,.0f}-fold "
                                   "(a zip bomb); refused. Nothing was inflated.")
     return {i.filename: i.file_size for i in infos}
+
+
+# --------------------------------------------------------------------------------------
+# Legacy (pre-1.6) torch.save files: pickles, then each storage's element count and data.
+
+_ELEMENT_SIZES = {"Double": 8, "Float": 4, "Half": 2, "BFloat16": 2, "Long": 8, "Int": 4, "Short": 2, "Char": 1,
+                  "Byte": 1, "Bool": 1, "ComplexFloat": 8, "ComplexDouble": 16, "Untyped": 1}
+
+
+class _Anything:
+    """Stands in for every global a legacy file names, while its sizes are read: nothing the
+    file names is ever resolved or run."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def __setstate__(self, state):
+        pass
+
+    def __setitem__(self, key, value):
+        pass
+
+    def append(self, value):
+        pass
+
+    def extend(self, values):
+        pass
+
+
+def check_torch_legacy(path) -> None:
+    """Refuse a legacy torch.save file whose storages declare more data than the file holds
+    (PyTorch allocates what a storage declares before reading it)."""
+    import pickle
+    sizes = {}
+
+    class SizeReader(pickle.Unpickler):
+        def find_class(self, module, name):
+            if module == "torch" and name.endswith("Storage"):
+                return ("storage", _ELEMENT_SIZES.get(name[:-len("Storage")], 16))
+            return _Anything
+
+        def persistent_load(self, pid):
+            if isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage":
+                kind = pid[1]
+                elsize = kind[1] if isinstance(kind, tuple) else 16
+                sizes[str(pid[2])] = elsize
+            return _Anything()
+
+    with open(path, "rb") as raw:
+        f = BoundedReader(raw)
+        for _ in range(3):  # magic number, protocol version, system info
+            scan_pickle(f, max_ops=100_000, max_stack=1000)
+        start = f.tell()
+        scan_pickle(f)
+        f.seek(start)
+        try:
+            SizeReader(f).load()
+            keys_start = f.tell()
+            scan_pickle(f, max_ops=1_000_000)
+            f.seek(keys_start)
+            keys = SizeReader(f).load()
+        except CheckpointError:
+            raise
+        except Exception as e:
+            raise CheckpointError(f"not a readable PyTorch checkpoint ({type(e).__name__}: {str(e)[:100]})") from None
+        if not isinstance(keys, list):
+            raise CheckpointError("not a readable PyTorch checkpoint (no storage list)")
+        for key in keys:
+            head = f.read(8)
+            numel = int.from_bytes(head, "little", signed=True)
+            nbytes = numel * sizes.get(str(key), 16)
+            left = f.end - f.tell()
+            if len(head) < 8 or numel < 0 or nbytes > left:
+                raise CheckpointError(f"a tensor in this checkpoint declares {human_bytes(max(nbytes, 0))} where only "
+                                      f"{human_bytes(max(left, 0))} remain: a corrupt or hostile file; nothing was allocated")
+            f.seek(nbytes, os.SEEK_CUR)
