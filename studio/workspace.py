@@ -268,12 +268,13 @@ class Workspace:
             raise StudioError(str(e)) from None
         return fit["direction"], fit["std"], f"{attribute} (boundary accuracy {fit['accuracy']:.0%})"
 
-    def direction(self, seed=0, method="SeFa", index=0, attribute=None, strength=3.0, first=0, last=None, psi=0.7,
+    def direction(self, seed=0, method="SeFa", index=0, attribute=None, strength=3.0, first=0, last=-1, psi=0.7,
                   class_idx=None, latents=None) -> DirectionEdit:
         """Five images from -strength to +strength along a direction, strength in standard
         deviations of W along it (the same units for every method), applied to ws first..last
-        of a seed's latent or of uploaded latents."""
-        layers = self.w_range(first, self.num_ws - 1 if last is None else last)
+        (last = -1: the last w) of a seed's latent or of uploaded latents."""
+        last = self.num_ws - 1 if isinstance(last, int) and not isinstance(last, bool) and last == -1 else last
+        layers = self.w_range(first, last)
         strength = inputs.number(strength, "strength", 0, 10)
         if latents:
             ws = self.latents(latents)[:1]

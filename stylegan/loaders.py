@@ -278,7 +278,7 @@ def load_nvidia_pickle(path):
 def _check_torch_zip(path):
     """A torch.save zip archive: members' declared sizes within the budget (checked before
     anything is inflated), and its pickle within the pickle bounds."""
-    sizes = check_zip(path, what="PyTorch checkpoint")
+    sizes = check_zip(path, what="PyTorch checkpoint", compressed_ok=False)
     pkl = [name for name in sizes if name.endswith("data.pkl")]
     if len(pkl) != 1 or sizes[pkl[0]] > 64 << 20:
         raise CheckpointError("not a PyTorch checkpoint (a torch.save archive has one small data.pkl)")

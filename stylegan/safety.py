@@ -17,8 +17,10 @@ import io
 import os
 import pickletools
 import time
+import warnings
 import zipfile
 
+import numpy as np
 import torch
 
 from .errors import CheckpointError
@@ -107,13 +109,18 @@ def estimate_generator_bytes(cls, init_kwargs: dict):
             if not isinstance(v, int) or not 1 <= v <= MAX_DIM:
                 raise CheckpointError(f"the checkpoint declares {v!r} channels at resolution {k}; refused")
     try:
-        with torch.device("meta"):
+        with torch.device("meta"), np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             G = cls(**init_kwargs)
     except CheckpointError:
         raise
     except Exception as e:  # wrong names, wrong types, impossible sizes
         raise CheckpointError(f"the checkpoint's constructor arguments do not fit {cls.__name__}: "
                               f"{type(e).__name__}: {str(e)[:200]}") from None
+    empty = [name for name, t in G.named_parameters() if t.numel() == 0]
+    if empty:
+        raise CheckpointError(f"the checkpoint declares a network with empty layers ({empty[0]} has no weights): "
+                              "its channel settings make no sense")
     return G
 
 
@@ -233,9 +240,10 @@ def scan_pickle(f, max_ops=MAX_PICKLE_OPS, max_memo=MAX_PICKLE_MEMO, max_stack=M
 # --------------------------------------------------------------------------------------
 # Zip archives.
 
-def check_zip(path, budget=None, what="archive") -> dict:
+def check_zip(path, budget=None, what="archive", compressed_ok=True) -> dict:
     """Refuse a zip whose members would inflate beyond the budget (declared sizes, read from
-    the central directory before anything is inflated). Returns {member name: size}."""
+    the central directory before anything is inflated), or (compressed_ok=False) one with a
+    large compressed member. Returns {member name: size}."""
     budget = max_model_bytes() if budget is None else budget
     try:
         with zipfile.ZipFile(path) as z:
@@ -246,11 +254,14 @@ def check_zip(path, budget=None, what="archive") -> dict:
         raise CheckpointError(f"this {what} has {len(infos):,} members; refused")
     total = sum(i.file_size for i in infos)
     if total > budget:
-        raise CheckpointError(f"this {what} would inflate to {human_bytes(total)}; this server reads at most "
-                              f"{human_bytes(budget)}. Nothing was inflated.")
+        raise CheckpointError(f"this {what} would inflate to {human_bytes(total)} ({total:,} bytes); this server reads "
+                              f"at most {human_bytes(budget)} ({budget:,} bytes). Nothing was inflated.")
     for i in infos:
-        if i.compress_type != zipfile.ZIP_STORED and i.compress_size and i.file_size / i.compress_size > 1000:
-            raise CheckpointError(f"a member of this {what} inflates {i.file_size / i.compress_size:,.0f}-fold "
+        if not compressed_ok and i.compress_type != zipfile.ZIP_STORED and i.file_size > 1 << 20:
+            raise CheckpointError(f"this {what} holds a compressed member of {human_bytes(i.file_size)}, which torch.save "
+                                  "never writes (a zip bomb?); refused. Nothing was inflated.")
+        if i.compress_type != zipfile.ZIP_STORED and i.file_size > 1 << 20 and i.file_size / max(i.compress_size, 1) > 200:
+            raise CheckpointError(f"a member of this {what} would inflate {i.file_size / i.compress_size:,.0f}-fold "
                                   "(a zip bomb); refused. Nothing was inflated.")
     return {i.filename: i.file_size for i in infos}
 
