@@ -7,6 +7,7 @@ import logging
 import os
 
 import gradio as gr
+import PIL.Image
 import torch
 
 import ops
@@ -80,6 +81,16 @@ def handler(fn):
     return gpu(wrapped)
 
 
+def png(image, name="image.png"):
+    """An image result as a PNG file of its own. Gradio writes PIL and numpy outputs into its
+    cache under a hash of their bytes, in place, so two visitors getting the same image at once
+    (everyone's first click is seed 0) could download a half-written file; files it copies
+    atomically."""
+    path = studio.files.path(name)
+    (image if hasattr(image, "save") else PIL.Image.fromarray(image)).save(path)
+    return path
+
+
 def model_choices():
     return [(f"{e.name} — {e.description}", e.name) for e in studio.networks.registry.values()]
 
@@ -103,16 +114,19 @@ def model_info(choice, text, upload):
 
 @handler
 def generate(choice, text, upload, seed, psi, noise_mode, class_idx):
-    return studio.workspace(choice, text, upload).generate_one(seed, psi, noise_mode, class_idx)
+    image, note = studio.workspace(choice, text, upload).generate_one(seed, psi, noise_mode, class_idx)
+    return png(image, f"seed{int(seed)}.png"), note
 
 
 @handler
 def generate_seeds(choice, text, upload, seeds, psi, cutoff, noise_mode, class_idx, tx, ty, rotate,
                    progress=gr.Progress()):
-    w = studio.workspace(choice, text, upload)
+    w, shown = studio.workspace(choice, text, upload), []
     for g in w.generate(seeds, psi, cutoff, noise_mode, class_idx, (tx, ty), rotate):
         progress((len(g.images), g.total), desc="generating")
-        gallery = [(im, f"seed {s}") for im, s in zip(g.images, g.seeds)]
+        new = g.images[len(shown):]
+        shown += [(png(im, f"seed{s}.png"), f"seed {s}") for im, s in zip(new, g.seeds[len(shown):])]
+        gallery = list(shown)
         yield gallery, w.save_latents(studio.files.path("latents.npz"), g.ws, g.z, g.seeds) if g.done else gr.skip()
 
 
@@ -128,7 +142,7 @@ def preset_layers(choice, text, upload, preset):
 def style_mix(choice, text, upload, row_seeds, col_seeds, preset, first, last, psi, noise_mode, class_idx):
     w = studio.workspace(choice, text, upload)
     grid, cells, note = w.style_mix(row_seeds, col_seeds, preset, first, last, psi, noise_mode, class_idx)
-    return grid, w.save_latents(studio.files.path("mixed_latents.npz"), cells), note
+    return png(grid, "style_mixing.png"), w.save_latents(studio.files.path("mixed_latents.npz"), cells), note
 
 
 @handler
@@ -139,21 +153,22 @@ def interpolate(choice, text, upload, seeds, frames_per_key, fps, rows, cols, lo
                     class_idx):
         progress((f.count, f.total), desc="rendering frames")
         if f.path:
-            yield f.path, f.frame, f"{f.total} frames at {int(fps)} fps"
+            yield f.path, png(f.frame, "frame.png"), f"{f.total} frames at {int(fps)} fps"
         elif f.count % max(1, f.total // 8) == 0:  # about eight previews per video
-            yield gr.skip(), f.frame, f"frame {f.count} of {f.total}"
+            yield gr.skip(), png(f.frame, "frame.png"), f"frame {f.count} of {f.total}"
 
 
 @handler
 def direction(choice, text, upload, seed, method, index, attribute, strength, first, last, psi, class_idx, latents):
     w = studio.workspace(choice, text, upload)
     edit = w.direction(seed, method, index, attribute, strength, first, last, psi, class_idx, latents)
-    return edit.strip, w.save_latents(studio.files.path("edited_latents.npz"), edit.ws), edit.note
+    return png(edit.strip, "direction.png"), w.save_latents(studio.files.path("edited_latents.npz"), edit.ws), edit.note
 
 
 @handler
 def stylespace(choice, text, upload, seed, layer, channel, strength, psi, class_idx):
-    return studio.workspace(choice, text, upload).stylespace(seed, layer, channel, strength, psi, class_idx)
+    return png(studio.workspace(choice, text, upload).stylespace(seed, layer, channel, strength, psi, class_idx),
+               "stylespace.png")
 
 
 # --- the page ---------------------------------------------------------------------------
@@ -191,7 +206,7 @@ with gr.Blocks(title="StyleGAN Studio", delete_cache=(600, 3600)) as demo:  # Gr
             with gr.Row():
                 seed = Number(value=0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed")
                 run_one = gr.Button("Generate one")
-            image = gr.Image(label="Image", type="pil", format="png", height=320, elem_classes="enlarge",
+            image = gr.Image(label="Image", type="filepath", format="png", height=320, elem_classes="enlarge",
                              buttons=["download"])
             info = gr.Markdown()
 
@@ -207,7 +222,7 @@ with gr.Blocks(title="StyleGAN Studio", delete_cache=(600, 3600)) as demo:  # Gr
                     mix_end = Slider(0, 17, value=7, step=1, label="Last w (custom)")
                 run_mix = gr.Button("Mix", variant="primary")
             with gr.Column():
-                mix_image = gr.Image(label="Style mixing grid", type="pil", format="png", height=560,
+                mix_image = gr.Image(label="Style mixing grid", type="filepath", format="png", height=560,
                                      elem_classes="enlarge", buttons=["download"])
                 mix_info = gr.Markdown()
                 mix_npz = gr.File(label="Mixed latents (.npz)")
@@ -227,7 +242,7 @@ with gr.Blocks(title="StyleGAN Studio", delete_cache=(600, 3600)) as demo:  # Gr
                 run_walk = gr.Button("Render video", variant="primary")
             with gr.Column():
                 video = gr.Video(label="Walk (MP4)", format="mp4", loop=True, autoplay=True, height=400)
-                walk_preview = gr.Image(label="Latest frame", type="numpy", format="png", height=160)
+                walk_preview = gr.Image(label="Latest frame", type="filepath", format="png", height=160)
                 walk_info = gr.Markdown()
 
     with gr.Tab("Directions"):
@@ -245,7 +260,7 @@ with gr.Blocks(title="StyleGAN Studio", delete_cache=(600, 3600)) as demo:  # Gr
                     dir_end = Slider(0, 17, value=17, step=1, label="Last w")
                 run_dir = gr.Button("Edit", variant="primary")
             with gr.Column():
-                strip = gr.Image(label="-strength … +strength", type="pil", format="png", height=240,
+                strip = gr.Image(label="-strength … +strength", type="filepath", format="png", height=240,
                                  elem_classes="enlarge", buttons=["download"])
                 dir_info = gr.Markdown()
                 dir_npz = gr.File(label="Edited latents (+strength, .npz)")
@@ -255,7 +270,7 @@ with gr.Blocks(title="StyleGAN Studio", delete_cache=(600, 3600)) as demo:  # Gr
                 channel = Number(value=0, precision=0, minimum=0, label="Channel")
                 style_strength = Slider(-20, 20, value=10, step=1, label="Strength (standard deviations)")
                 run_style = gr.Button("Edit channel")
-            style_image = gr.Image(label="before | after", type="pil", format="png", height=280,
+            style_image = gr.Image(label="before | after", type="filepath", format="png", height=280,
                                    elem_classes="enlarge", buttons=["download"])
 
     model = [choice, hub_id, upload]

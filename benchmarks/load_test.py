@@ -4,7 +4,7 @@ requests while a long job runs.
     python benchmarks/load_test.py                 # starts the app itself (embedded model, offline)
     python benchmarks/load_test.py --url http://127.0.0.1:7860
 
-1. Visitors: N (8) clients at once, each doing what a visitor does on every tab of the embedded
+1. Visitors: N (8) clients at once (3 rounds), each doing what a visitor does on every tab of the embedded
    model (model info, one image, a gallery of 8, a mixing grid, a SeFa strip, a StyleSpace
    edit, a short walk). Reports how many requests were served and their latencies.
 2. Quick under a long job: a 4x4-grid walk of ~600 frames (16 images a frame) runs while one
@@ -57,6 +57,7 @@ def visitors(url, n=8):
     """n clients at once, each visiting every tab; returns [(api_name, seconds, ok)]."""
     from gradio_client import Client
     results, lock = [], threading.Lock()
+    errors = visitors.errors = []
     barrier = threading.Barrier(n)
 
     def visit():
@@ -67,8 +68,10 @@ def visitors(url, n=8):
             try:
                 client.predict(*MODEL, *args, api_name=name)
                 ok = True
-            except Exception:
+            except Exception as e:
                 ok = False
+                with lock:
+                    errors.append(f"{name}: {type(e).__name__}: {str(e)[:200]}")
             with lock:
                 results.append((name, time.monotonic() - t0, ok))
     threads = [threading.Thread(target=visit) for _ in range(n)]
@@ -117,6 +120,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--url")
     p.add_argument("--visitors", type=int, default=8)
+    p.add_argument("--rounds", type=int, default=3, help="rounds of simultaneous visits")
     p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "load_cpu.json"))
     args = p.parse_args()
     proc = None
@@ -132,8 +136,10 @@ def main():
         from gradio_client import Client
         Client(url, verbose=False).predict(*MODEL, api_name="/model_info")  # warm up
         t0 = time.monotonic()
-        visits = visitors(url, args.visitors)
-        wall = time.monotonic() - t0
+        visits = []
+        for _ in range(args.rounds):
+            visits += visitors(url, args.visitors)
+        wall = (time.monotonic() - t0) / args.rounds
         long = under_long_job(url)
     finally:
         if proc is not None:
@@ -143,7 +149,8 @@ def main():
     result = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
         "visitors": args.visitors,
-        "requests": len(visits), "served": sum(ok for _, _, ok in visits), "wall_s": round(wall, 2),
+        "requests": len(visits), "served": sum(ok for _, _, ok in visits), "errors": visitors.errors,
+        "wall_s": round(wall, 2),
         "per_endpoint": per_endpoint,
         "quick_64px_idle": summary(long["idle"]),
         "quick_64px_during_600_frame_walk": summary(long["busy"]),

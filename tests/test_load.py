@@ -15,9 +15,10 @@ import load_test  # noqa: E402
 
 
 def test_eight_simultaneous_visitors_are_all_served(app_url):  # noqa: F811
-    results = load_test.visitors(app_url, 8)
-    assert len(results) == 8 * len(load_test.VISIT)
-    assert all(ok for _, _, ok in results), [r for r in results if not r[2]]
+    for _ in range(2):  # all eight ask for the same images at once: Gradio's cache must not serve half-written files
+        results = load_test.visitors(app_url, 8)
+        assert len(results) == 8 * len(load_test.VISIT)
+        assert all(ok for _, _, ok in results), load_test.visitors.errors
 
 
 def test_quick_requests_do_not_wait_for_a_long_job(app_url):  # noqa: F811
