@@ -34,7 +34,6 @@ EDIT = dict(concurrency_id="edit", concurrency_limit=4 if ON_GPU else 2)     # m
 LONG = dict(concurrency_id="long", concurrency_limit=2 if ON_GPU else 1)     # galleries, videos
 CSS = ".enlarge img { width: 100%; height: 100%; object-fit: contain; }"  # 64 px results shown large
 
-from gradio.events import Dependency
 
 class Number(gr.Number):
     """gr.Number that hands the raw value to the studio, whose checks name the field and its

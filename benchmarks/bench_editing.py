@@ -22,9 +22,10 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from bench_generate import config_f  # noqa: E402
+
 import ops  # noqa: E402
 import stylegan  # noqa: E402
-from bench_generate import config_f  # noqa: E402
 from editing.generate import synthesize  # noqa: E402
 from editing.latents import seeds_to_ws  # noqa: E402
 from editing.video import walk_frames, write_mp4  # noqa: E402

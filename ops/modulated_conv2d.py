@@ -155,7 +155,8 @@ def modulated_conv2d_bias_act_fast(x, weight, styles, bias, noise=None, up=1, pa
     one addition, the activation and the clamp, in place."""
     wants_grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, weight, styles, bias))
     if wants_grad or act not in ("linear", "lrelu", "relu") or gain <= 0 or x.dtype == torch.float16 or x.device.type != "cpu":
-        return modulated_conv2d_bias_act_ref(x, weight, styles, bias, noise, up, padding, resample_filter, demodulate, flip_weight, act, gain, clamp)
+        return modulated_conv2d_bias_act_ref(x, weight, styles, bias, noise, up, padding, resample_filter, demodulate, flip_weight,
+                                             act, gain, clamp)
     N = x.shape[0]
     O, I, kh, kw = weight.shape
     gain = float(gain)

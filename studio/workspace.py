@@ -22,8 +22,16 @@ import torch
 
 from editing import MAX_SEED
 from editing.directions import apply_direction, attribute_direction, direction_std, ganspace, sefa
-from editing.generate import (MAX_IMAGES, default_batch, load_latents, mixing_grid_image, parse_seeds, save_latents,
-                              seeds_to_z, synthesize)
+from editing.generate import (
+    MAX_IMAGES,
+    default_batch,
+    load_latents,
+    mixing_grid_image,
+    parse_seeds,
+    save_latents,
+    seeds_to_z,
+    synthesize,
+)
 from editing.latents import PRESETS, mixing_preset, mixing_ws, preset_label, render_mixing_grid, seeds_to_ws
 from editing.stylespace import edit_styles, style_layers, style_statistics
 from editing.video import Mp4Writer, num_frames, walk_frames

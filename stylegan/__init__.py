@@ -15,8 +15,8 @@ from typing import Optional, Union
 
 import torch
 
-from .hub import CONFIG_NAME, WEIGHTS_NAME, HubError, download, parse_hub_id
 from .errors import CheckpointError, UnsafePickleError
+from .hub import CONFIG_NAME, WEIGHTS_NAME, HubError, download, parse_hub_id
 from .loaders import load_file, load_folder
 from .registry import ModelEntry, default_entry, load_registry
 from .stylegan2 import StyleGAN2Generator

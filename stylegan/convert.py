@@ -72,7 +72,8 @@ def convert(source, out_folder, fp16=False, push_to_hub=None, private=False, lic
         from huggingface_hub import HfApi
         api = HfApi()
         api.create_repo(push_to_hub, private=private, exist_ok=True)
-        api.upload_folder(repo_id=push_to_hub, folder_path=out_folder, commit_message=f"Convert {os.path.basename(str(source))} with stylegan.convert")
+        api.upload_folder(repo_id=push_to_hub, folder_path=out_folder,
+                          commit_message=f"Convert {os.path.basename(str(source))} with stylegan.convert")
     return out_folder
 
 

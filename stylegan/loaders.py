@@ -25,8 +25,16 @@ import numpy as np
 import torch
 
 from .errors import CheckpointError, UnsafePickleError
-from .safety import (MAX_KWARGS_NODES, MAX_NESTING, BoundedReader, check_architecture, check_torch_legacy, check_zip,
-                     human_bytes, scan_pickle)
+from .safety import (
+    MAX_KWARGS_NODES,
+    MAX_NESTING,
+    BoundedReader,
+    check_architecture,
+    check_torch_legacy,
+    check_zip,
+    human_bytes,
+    scan_pickle,
+)
 from .stylegan2 import StyleGAN2Generator
 from .stylegan3 import StyleGAN3Generator
 

@@ -17,6 +17,7 @@ import numpy as np
 import scipy.signal
 import scipy.special
 import torch
+
 from ops import filtered_lrelu
 
 from .layers import FullyConnectedLayer, Generator, normalize_2nd_moment

@@ -9,7 +9,6 @@ import zipfile
 
 import numpy as np
 import torch
-
 from official_pickle import Persistent
 
 SG2_SMALL = dict(z_dim=16, c_dim=0, w_dim=16, img_resolution=16, img_channels=3,

@@ -4,7 +4,6 @@ import os
 import shutil
 
 import pytest
-
 from test_app import MODEL, app_url  # noqa: F401  (the running app fixture)
 
 playwright = pytest.importorskip("playwright.sync_api")
@@ -59,10 +58,13 @@ def test_directions_tab_edits(page, shots):
     page.get_by_role("tab", name="Directions").click()
     page.get_by_role("button", name="Edit", exact=True).click()
     try:
+        page.get_by_text("SeFa component 0").wait_for(timeout=60_000)  # the note comes with the result
         page.locator("text=edited_latents >> visible=true").first.wait_for(timeout=60_000)  # the result's download
+        strip = page.locator(".enlarge img").filter(has=page.locator("xpath=self::*[contains(@src, 'direction')]"))
+        box = strip.first.bounding_box() if strip.count() else None
+        assert box is not None and box["height"] >= 3 * 64, box  # 64 px faces shown enlarged
     finally:
         page.screenshot(path=os.path.join(shots, "4-directions.png"), full_page=True)
-    page.screenshot(path=os.path.join(shots, "4-directions.png"), full_page=True)
 
 
 def test_bad_input_shows_a_message_not_a_trace(page, shots):

@@ -6,10 +6,10 @@ import os
 import numpy as np
 import pytest
 import torch
+from conftest import ROOT
 
 import stylegan
 from stylegan.registry import default_entry
-from conftest import ROOT
 
 MODEL = os.path.join(ROOT, "checkpoints", "avataaars64")
 

@@ -4,8 +4,17 @@ import pytest
 import torch
 
 from editing.directions import apply_direction, direction_std, ganspace, sefa, style_affines
-from editing.latents import (interpolate, layer_resolutions, lerp, mix, mixing_preset, seeds_to_ws, seeds_to_z,
-                             slerp, style_mixing_grid)
+from editing.latents import (
+    interpolate,
+    layer_resolutions,
+    lerp,
+    mix,
+    mixing_preset,
+    seeds_to_ws,
+    seeds_to_z,
+    slerp,
+    style_mixing_grid,
+)
 from stylegan import StyleGAN2Generator, StyleGAN3Generator
 
 

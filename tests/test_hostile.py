@@ -9,7 +9,6 @@ The app runs with a Hub stand-in that accepts connections and never answers
 folder of broken Hub-native models and the test fixtures (STUDIO_LOCAL_DIRS)."""
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -17,9 +16,8 @@ import threading
 import time
 import urllib.request
 
-import pytest
-
 import hostile
+import pytest
 from conftest import FIXTURES, ROOT
 
 gradio_client = pytest.importorskip("gradio_client")
@@ -399,7 +397,7 @@ def test_quick_requests_are_served_while_the_hub_stalls(app):
     t0 = time.monotonic()
     client.predict(*MODEL, 2, 0.7, "const", 0, api_name="/generate")
     assert time.monotonic() - t0 < 2.5 and not job.done()
-    with pytest.raises(Exception):
+    with pytest.raises(Exception, match="stopped answering"):
         job.result()
 
 

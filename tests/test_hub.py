@@ -8,10 +8,10 @@ import sys
 
 import pytest
 import torch
-
-import stylegan
 from conftest import FIXTURES, ROOT
 from hub_server import FakeHub
+
+import stylegan
 
 PKL = os.path.join(FIXTURES, "ada-skip-64", "network.pkl")
 

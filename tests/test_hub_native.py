@@ -7,9 +7,9 @@ import sys
 
 import pytest
 import torch
+from conftest import FIXTURES, ROOT, fixture_names
 
 import stylegan
-from conftest import FIXTURES, ROOT, fixture_names
 
 
 def source_file(name):

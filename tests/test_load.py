@@ -5,7 +5,6 @@ import sys
 import time
 
 import pytest
-
 from conftest import ROOT
 from test_app import MODEL, app_url  # noqa: F401  (the running app fixture)
 
@@ -26,7 +25,7 @@ def test_quick_requests_do_not_wait_for_a_long_job(app_url):  # noqa: F811
     keep finishing: several of them complete before the walk does."""
     client = gradio_client.Client(app_url, verbose=False)
     walk = client.submit(*MODEL, ",".join(map(str, range(64))), 12, 30, 4, 4, True, 0.7, "const", 0, api_name="/interpolate")
-    while not walk.status().code.name in ("PROCESSING", "FINISHED") and not walk.done():
+    while walk.status().code.name not in ("PROCESSING", "FINISHED") and not walk.done():
         time.sleep(0.05)
     finished_before_walk = 0
     for seed in range(5):

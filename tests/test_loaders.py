@@ -6,10 +6,10 @@ import pickle
 
 import pytest
 import torch
+from conftest import FIXTURES
+from official_pickle import official_pickle_bytes
 
 import stylegan
-from official_pickle import official_pickle_bytes
-from conftest import FIXTURES
 
 
 def perturb_(G, seed=0):

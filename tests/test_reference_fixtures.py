@@ -5,10 +5,10 @@ import os
 
 import pytest
 import torch
+from conftest import FIXTURES, fixture_config, fixture_names
 from safetensors.torch import load_file
 
 import stylegan
-from conftest import FIXTURES, fixture_config, fixture_names
 
 
 def cases(name):

@@ -7,8 +7,8 @@ import time
 import numpy as np
 import pytest
 import torch
-
 from conftest import FIXTURES
+
 from studio import Networks, ResultFiles, Studio, StudioError, public_message, scrub
 
 

@@ -6,7 +6,7 @@ import torch
 
 from training.augment import cutout, diff_augment, translation
 from training.discriminator import Discriminator, MinibatchStdLayer
-from training.train import Trainer, TrainConfig, batch_indices
+from training.train import TrainConfig, Trainer, batch_indices
 
 
 def tiny_config(run, **kw):

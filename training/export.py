@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .train import Trainer, TrainConfig
+from .train import TrainConfig, Trainer
 
 
 def sample_grid(G, path: Path, n: int = 64, psi: float = 0.7, seed: int = 0, scale: int = 2) -> None:
@@ -108,8 +108,10 @@ def model_card(out: Path, training: dict, metrics: dict | None, accuracy: dict |
         lines.append("")
     if accuracy:
         lines += ["## The attribute classifier (`classifier/`)", "",
-                  f"A 4-stage CNN (`metrics/classifier.py`), {accuracy['epochs']} epochs on the first {accuracy['train_images']:,} training",
-                  f"images ({accuracy['train_seconds'] / 60:.0f} min on the same CPU). Accuracy on the {accuracy['heldout_images']:,} held-out faces per attribute",
+                  f"A 4-stage CNN (`metrics/classifier.py`), {accuracy['epochs']} epochs on the first "
+                  f"{accuracy['train_images']:,} training",
+                  f"images ({accuracy['train_seconds'] / 60:.0f} min on the same CPU). Accuracy on the "
+                  f"{accuracy['heldout_images']:,} held-out faces per attribute",
                   "(each head also has a class \"none\" for attributes that do not show):", "",
                   "| attribute | held-out accuracy |", "|---|---|"]
         lines += [f"| {a} | {v:.3f} |" for a, v in accuracy["heldout_accuracy"].items()]
