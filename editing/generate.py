@@ -114,6 +114,8 @@ def _npz_member_header(path: str, member: str):
     try:
         sizes = check_zip(path, budget=MAX_LATENTS_BYTES, what="latents file")
     except CheckpointError as e:
+        if "not a readable zip" in str(e):
+            raise ValueError("this is not a latents .npz file (not a zip archive)") from None
         raise ValueError(str(e)) from None
     if f"{member}.npy" not in sizes:
         names = ", ".join(n.removesuffix(".npy") for n in list(sizes)[:10])

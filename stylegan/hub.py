@@ -100,7 +100,7 @@ def _with_stall_watchdog(fn, repo, what):
     blobs = os.path.join(huggingface_hub.constants.HF_HUB_CACHE, f"models--{repo.replace('/', '--')}", "blobs")
     limit, seen, changed = stall_seconds(), -1, time.monotonic()
     while worker.is_alive():
-        worker.join(0.25)
+        worker.join(0.05)
         try:
             size = sum(e.stat().st_size for e in os.scandir(blobs) if e.name.endswith(".incomplete"))
         except OSError:

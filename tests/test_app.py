@@ -117,7 +117,7 @@ def test_long_work_streams_previews(app_url):
     ("/style_mix", ("1-3", "4", "custom", 5, 2, 0.7, "const", 0), "comes after the last"),
     ("/interpolate", ("0-9", 120, 30, 1, 1, True, 0.7, "const", 0), "at most 600"),
     ("/interpolate", ("0-20", 10, 30, 1, 1, True, 0.7, "const", 0), "too many seeds"),
-    ("/direction", (0, "SeFa", 0, None, 3, 0, 9, 0.7, 0, "junk.npz"), "latents file is not a readable zip"),
+    ("/direction", (0, "SeFa", 0, None, 3, 0, 9, 0.7, 0, "junk.npz"), "not a latents .npz file"),
     ("/direction", (0, "SeFa", 0, None, 3, 0, 9, 0.7, 0, os.path.join(FIXTURES, "sg3-t-32", "cases.json")), "Invalid file type"),
     ("/stylespace", (0, "b16.conv1", 999, 10, 0.7, 0), "channel of b16.conv1 must be a whole number from 0 to 63"),
 ])
