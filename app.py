@@ -36,21 +36,20 @@ LONG = dict(concurrency_id="long", concurrency_limit=2 if ON_GPU else 1)     # g
 CSS = ".enlarge img { width: 100%; height: 100%; object-fit: contain; }"  # 64 px results shown large
 
 
-class Number(gr.Number):
-    """gr.Number that hands the raw value to the studio, whose checks name the field and its
-    range (Gradio's own rounding fails on NaN with a generic error)."""
-    is_template = True
+def raw(component):
+    """A number widget that hands its raw value to the studio, whose checks name the field and
+    its range (Gradio's own rounding fails on NaN with a generic error). An instance override,
+    not a subclass: Gradio writes a .pyi stub beside any module that subclasses a component."""
+    component.preprocess = lambda payload: payload
+    return component
 
-    def preprocess(self, payload):
-        return payload
+
+def Number(*args, **kwargs):
+    return raw(gr.Number(*args, **kwargs))
 
 
-class Slider(gr.Slider):
-    """gr.Slider that hands the raw value to the studio (see Number)."""
-    is_template = True
-
-    def preprocess(self, payload):
-        return payload
+def Slider(*args, **kwargs):
+    return raw(gr.Slider(*args, **kwargs))
 
 
 def handler(fn):

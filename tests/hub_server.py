@@ -8,6 +8,7 @@ import hashlib
 import http.server
 import re
 import threading
+import time
 
 
 class FakeHub:
@@ -30,7 +31,7 @@ class FakeHub:
                 pass
 
             def _answer(self, body):
-                hub.requests.append((self.command, self.path))
+                hub.requests.append((self.command, self.path, time.time()))
                 m = re.match(r"^/([^/]+/[^/]+)/resolve/([^/]+)/(.+?)(\?.*)?$", self.path)
                 if not m:
                     return self._error(404, "EntryNotFound")

@@ -32,7 +32,7 @@ def run_client(sources, endpoint, hf_home, offline=False):
                          env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     results = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
-    assert len(results) == len(sources), out.stdout + out.stderr[-3000:]
+    assert len(results) == len([s for s in sources if s != "--offline"]), out.stdout + out.stderr[-3000:]
     return {r["source"]: r for r in results}
 
 
@@ -64,8 +64,8 @@ def test_downloads_through_the_hub_client(hub, tmp_path):
     missing_file = "nvidia-mirror/stylegan2/models/absent.pkl"
     missing_rev = "nvidia-mirror/stylegan2@v9/models/ada-skip-64.pkl"
     src_diffusers = "from_pretrained:studio/sg3-r-32"
-    r = run_client([src_pkl, src_rev, src_native, src_registry, missing_repo, missing_file, missing_rev, src_diffusers],
-                   endpoint, tmp_path)
+    r = run_client([src_pkl, src_rev, src_native, src_registry, missing_repo, missing_file, missing_rev, src_diffusers,
+                    "--offline", src_pkl, src_native, missing_file], endpoint, tmp_path)
 
     assert r[src_pkl]["ok"] and r[src_pkl]["checksum"] == pytest.approx(local_checksum(PKL), rel=1e-6)
     assert r[src_rev]["ok"] and r[src_rev]["checksum"] == pytest.approx(
@@ -82,11 +82,10 @@ def test_downloads_through_the_hub_client(hub, tmp_path):
     assert any(p.name == "ada-skip-64.pkl" for p in snapshots.rglob("*.pkl"))
 
     # Offline mode: what is cached still loads, what is not says so, without asking the server.
-    n_requests = len(fake.requests)
-    r = run_client([src_pkl, src_native, missing_file], endpoint, tmp_path, offline=True)
-    assert r[src_pkl]["ok"] and r[src_native]["ok"]
-    assert not r[missing_file]["ok"] and "offline" in r[missing_file]["message"]
-    assert len(fake.requests) == n_requests
+    assert r["offline:" + src_pkl]["ok"] and r["offline:" + src_native]["ok"]
+    assert not r["offline:" + missing_file]["ok"] and "offline" in r["offline:" + missing_file]["message"]
+    offline_since = r["offline:" + src_pkl]["started"]
+    assert fake.requests and not [q for q in fake.requests if q[2] >= offline_since]  # the server was never asked
 
 
 def test_unreachable_hub_fails_fast_with_a_clear_message(tmp_path):
