@@ -1,6 +1,9 @@
 import json
 import os
+import socket
+import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -27,3 +30,30 @@ def _fresh_load_cache():
     stylegan.clear_cache()
     yield
     stylegan.clear_cache()
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def start_app(tmp_path_factory, env):
+    """app.py in a process of its own on a free local port, with `env` as its environment;
+    returns (process, url, log path) once it accepts connections."""
+    port = free_port()
+    env = dict(env, GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(port), GRADIO_ANALYTICS_ENABLED="False")
+    log = open(tmp_path_factory.mktemp("log") / "app.log", "w+")
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc, f"http://127.0.0.1:{port}", log.name
+        except OSError:
+            assert proc.poll() is None, open(log.name).read()
+            time.sleep(0.5)
+    proc.kill()
+    raise AssertionError("the app did not start: " + open(log.name).read()[-2000:])

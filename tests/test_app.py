@@ -1,40 +1,16 @@
 """The app starts offline and answers through gradio_client; bad input gives a message."""
 import os
-import socket
-import subprocess
-import sys
-import time
 
 import pytest
-from conftest import FIXTURES, ROOT
+from conftest import FIXTURES, start_app
 
 gradio_client = pytest.importorskip("gradio_client")
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
-    port = free_port()
-    env = dict(os.environ, GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(port), GRADIO_ANALYTICS_ENABLED="False",
-               HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path_factory.mktemp("hf")), STUDIO_LOCAL_DIRS=FIXTURES)
-    log = open(tmp_path_factory.mktemp("log") / "app.log", "w+")
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            assert proc.poll() is None, open(log.name).read()
-            time.sleep(0.5)
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path_factory.mktemp("hf")), STUDIO_LOCAL_DIRS=FIXTURES)
+    proc, url, _ = start_app(tmp_path_factory, env)
     yield url
     proc.terminate()
     proc.wait(timeout=30)

@@ -10,15 +10,13 @@ folder of broken Hub-native models and the test fixtures (STUDIO_LOCAL_DIRS)."""
 import json
 import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
 
 import hostile
 import pytest
-from conftest import FIXTURES, ROOT
+from conftest import FIXTURES, ROOT, start_app
 
 gradio_client = pytest.importorskip("gradio_client")
 psutil = pytest.importorskip("psutil")
@@ -26,14 +24,6 @@ MODEL = ("avataaars-64", "", None)
 MB = 1 << 20
 REFUSED_BUDGET = 48 * MB   # peak growth allowed for anything refused before it is loaded (seen: at most 2.1 MB)
 LOCAL_REFUSED = "local paths are not accepted here"
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class SilentHub:
@@ -104,22 +94,10 @@ def files(tmp_path_factory):
 @pytest.fixture(scope="module")
 def app(files, tmp_path_factory):
     hub = SilentHub()
-    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
-    env.update(GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(port), GRADIO_ANALYTICS_ENABLED="False",
-               HF_ENDPOINT=hub.url, HF_HOME=str(tmp_path_factory.mktemp("hf")), HF_HUB_DISABLE_TELEMETRY="1",
+    env.update(HF_ENDPOINT=hub.url, HF_HOME=str(tmp_path_factory.mktemp("hf")), HF_HUB_DISABLE_TELEMETRY="1",
                STYLEGAN_HUB_STALL_S="3", STUDIO_LOCAL_DIRS=os.pathsep.join([files["allowed"], FIXTURES]))
-    log = open(tmp_path_factory.mktemp("log") / "app.log", "w+")
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            assert proc.poll() is None, open(log.name).read()
-            time.sleep(0.5)
+    proc, url, log = start_app(tmp_path_factory, env)
     client = gradio_client.Client(url, verbose=False)
     # Warm up: the embedded model, its classifier and one call of each kind, so what is
     # measured later is the case, not first-use caches.
@@ -127,7 +105,7 @@ def app(files, tmp_path_factory):
     client.predict(*MODEL, 1, 0.7, "const", 0, api_name="/generate")
     client.predict(*MODEL, 1, "SeFa", 0, None, 1, 0, 9, 0.7, 0, None, api_name="/direction")
     client.predict(*MODEL, 1, "b16.conv1", 1, 1, 0.7, 0, api_name="/stylespace")
-    yield {"url": url, "client": client, "proc": psutil.Process(proc.pid), "log": log.name}
+    yield {"url": url, "client": client, "proc": psutil.Process(proc.pid), "log": log}
     proc.terminate()
     proc.wait(timeout=30)
     hub.close()
