@@ -137,9 +137,9 @@ def load_latents(path: str, G=None, max_count: int = MAX_IMAGES) -> torch.Tensor
     NaN or infinite values are refused."""
     try:
         shape, dtype = _npz_member_header(path, "w")
-    except ValueError:
+    except ValueError:  # ours, with a message
         raise
-    except Exception as e:  # not a zip, a corrupt header
+    except Exception as e:  # a corrupt member or header
         raise ValueError(f"this is not a latents .npz file ({type(e).__name__})") from None
     if dtype.kind != "f" or dtype.itemsize > 8:
         raise ValueError(f"the latents must be floating-point numbers, not {dtype}")
