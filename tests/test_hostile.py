@@ -364,7 +364,7 @@ def test_unknown_registry_name_and_odd_model_text(app, files):
 def test_a_silent_hub_fails_fast_naming_repo_and_file(app, choice, text, names):
     message, seconds = error_of(app, "/generate", choice, text, None, 1, 0.7, "const", 0)
     assert "stopped answering" in message and all(n in message for n in names), message
-    assert seconds < 3 + 10  # the stall limit (3 s here, 15 s by default) and some slack
+    assert seconds < 3 + 15  # the stall limit (3 s here, 15 s by default), not huggingface_hub's minutes of retries
 
 
 def test_quick_requests_are_served_while_the_hub_stalls(app):
@@ -372,9 +372,9 @@ def test_quick_requests_are_served_while_the_hub_stalls(app):
     client = app["client"]
     job = client.submit("avataaars-64", "nobody/slow-stylegan", None, 1, 0.7, "const", 0, api_name="/generate")
     time.sleep(0.5)
-    t0 = time.monotonic()
-    client.predict(*MODEL, 2, 0.7, "const", 0, api_name="/generate")
-    assert time.monotonic() - t0 < 2.5 and not job.done()
+    for seed in range(3):  # answered while the stalled load still waits (an order, not a timing)
+        client.predict(*MODEL, seed, 0.7, "const", 0, api_name="/generate")
+    assert not job.done()
     with pytest.raises(Exception, match="stopped answering"):
         job.result()
 
