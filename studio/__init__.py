@@ -31,7 +31,7 @@ class Studio:
         source = self.networks.resolve(choice, text, upload)
 
         def build():
-            G = self.networks.generator(source)
+            G = self.networks.load_generator(source)  # held by the workspace's cache entry alone
             return Workspace(G, source.label, classifier=self.networks.classifier_for(source))
         return self.networks.cached(("workspace",) + source.key, build)
 

@@ -128,8 +128,9 @@ class Networks:
     # --- the cache --------------------------------------------------------------------
 
     def cached(self, key: tuple, load: Callable[[], object]):
-        """load() once per key, kept among the `size` most recently used; loads of one key wait
-        for each other, loads of different keys run at once."""
+        """load() once per key, kept among the `size` most recently used of its kind (key[0]:
+        workspace, generator, classifier...); loads of one key wait for each other, loads of
+        different keys run at once."""
         with self._lock:
             if key in self._cache:
                 self._cache.move_to_end(key)
@@ -153,8 +154,9 @@ class Networks:
                 self._cache[key] = value
                 self._cache.move_to_end(key)
                 evicted = 0
-                while len(self._cache) > max(1, self.size):
-                    self._cache.popitem(last=False)
+                same_kind = [k for k in self._cache if k[0] == key[0]]  # least recently used first
+                while len(same_kind) > max(1, self.size):
+                    del self._cache[same_kind.pop(0)]
                     evicted += 1
             if evicted:
                 gc.collect()
@@ -170,10 +172,11 @@ class Networks:
     # --- loaders ----------------------------------------------------------------------
 
     def generator(self, source: Source):
-        """The generator of a resolved source: eval mode, no gradients, on this device."""
-        return self.cached(("generator",) + source.key, lambda: self._load_generator(source))
+        """The generator of a resolved source, cached: eval mode, no gradients, on this device."""
+        return self.cached(("generator",) + source.key, lambda: self.load_generator(source))
 
-    def _load_generator(self, source: Source):
+    def load_generator(self, source: Source):
+        """The generator of a resolved source, uncached (a Workspace's own, held by its cache entry)."""
         try:
             if source.kind == "registry":
                 G = stylegan.load_registered(source.value, self.registry)
