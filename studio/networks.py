@@ -177,6 +177,7 @@ class Networks:
 
     def load_generator(self, source: Source):
         """The generator of a resolved source, uncached (a Workspace's own, held by its cache entry)."""
+        message = None
         try:
             if source.kind == "registry":
                 G = stylegan.load_registered(source.value, self.registry)
@@ -185,10 +186,14 @@ class Networks:
             else:
                 G = stylegan.load_file(source.value)
         except stylegan.CheckpointError as e:
-            raise StudioError(self._message(e, source)) from None
+            message = self._message(e, source)
         except (OSError, RuntimeError, EOFError) as e:
             log.warning("loading %s failed", source.label, exc_info=True)
-            raise StudioError(f"{source.label} could not be read ({type(e).__name__}).") from None
+            message = f"{source.label} could not be read ({type(e).__name__})."
+        if message is not None:
+            # Raised outside the except block: the loader's exception, whose traceback holds the
+            # half-built network, is gone by now, so its memory can be handed back.
+            raise StudioError(message)
         return G.to(self.device).eval().requires_grad_(False)
 
     @staticmethod

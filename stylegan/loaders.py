@@ -432,13 +432,15 @@ def load_folder(path, **kwargs):
     cls = generator_class_for_config(config_path)
     config = read_config(config_path)
     check_architecture(cls, {k: v for k, v in config.items() if not k.startswith("_")})
+    failure = None
     try:
         G = cls.from_pretrained(path, low_cpu_mem_usage=False, **kwargs)
     except CheckpointError:
         raise
     except Exception as e:  # a corrupt or mismatched safetensors file, a config that does not fit
-        raise CheckpointError(f"the Hub-native model could not be read: {type(e).__name__}: "
-                              f"{str(e).splitlines()[0][:300] if str(e) else ''}") from None
+        failure = f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
+    if failure is not None:  # raised here, not in the except block, so the half-built network can be freed
+        raise CheckpointError(f"the Hub-native model could not be read: {failure}")
     return G.eval().requires_grad_(False)
 
 

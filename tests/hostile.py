@@ -126,4 +126,6 @@ def hub_native_folders(root, config_source):
     make("config-a-list", json.dumps([1, 2, 3]))
     make("config-giant", json.dumps({**good, "img_resolution": 65536}))
     make("safetensors-lying-header", json.dumps(good), (1 << 40).to_bytes(8, "little") + b"{}")
+    big = {**good, "img_resolution": 1024, "synthesis_kwargs": {**good["synthesis_kwargs"], "channel_base": 32768, "channel_max": 512}}
+    make("big-corrupt-safetensors", json.dumps(big))  # a real ~120 MB network is built, then its weights fail
     return folders
