@@ -36,20 +36,12 @@ LONG = dict(concurrency_id="long", concurrency_limit=2 if ON_GPU else 1)     # g
 CSS = ".enlarge img { width: 100%; height: 100%; object-fit: contain; }"  # 64 px results shown large
 
 
-def raw(component):
-    """A number widget that hands its raw value to the studio, whose checks name the field and
-    its range (Gradio's own rounding fails on NaN with a generic error). An instance override,
-    not a subclass: Gradio writes a .pyi stub beside any module that subclasses a component."""
-    component.preprocess = lambda payload: payload
-    return component
-
-
-def Number(*args, **kwargs):
-    return raw(gr.Number(*args, **kwargs))
-
-
-def Slider(*args, **kwargs):
-    return raw(gr.Slider(*args, **kwargs))
+# Numbers reach the studio raw, whose checks name the field and its range: Gradio's own
+# preprocessing rounds first and fails on NaN with a generic error. Set on the classes, not on
+# instances (Gradio rebuilds a component from its class when an event updates its props) and
+# not by subclassing (Gradio writes a .pyi stub beside any module that subclasses a component).
+gr.Number.preprocess = gr.Slider.preprocess = lambda self, payload: payload
+Number, Slider = gr.Number, gr.Slider
 
 
 def handler(fn):

@@ -121,3 +121,26 @@ def test_bad_input_gives_a_message(app_url, hub_id, message):
     with pytest.raises(Exception) as e:
         client.predict("stylegan2-ffhq-1024", hub_id, None, 0, 0.7, "const", 0, api_name="/generate")
     assert message in str(e.value)
+
+
+def test_conditional_models_take_their_class_in_every_tab(app_url):
+    """A conditional checkpoint (under STUDIO_LOCAL_DIRS): the class field appears with the
+    model's range, and every tab draws the class it is given."""
+    from PIL import Image
+    client = gradio_client.Client(app_url, verbose=False)
+    model = ("avataaars-64", os.path.join(FIXTURES, "ada-cond-32", "network.pkl"), None)
+    info = client.predict(*model, api_name="/model_info")
+    class_field = info[6]
+    assert class_field["visible"] is True and class_field["maximum"] >= 1 and "classes" in info[-1]
+    a, _ = client.predict(*model, 1, 0.7, "const", 0, api_name="/generate")
+    b, note = client.predict(*model, 1, 0.7, "const", 1, api_name="/generate")
+    assert "class 1" in note and Image.open(a).tobytes() != Image.open(b).tobytes()
+    last = info[2]["value"]  # the last-w slider, set to the model's last w
+    strips = [client.predict(*model, 1, "GANSpace", 0, None, 2, 0, last, 0.7, c, None, api_name="/direction")[0] for c in (0, 1)]
+    assert Image.open(strips[0]).tobytes() != Image.open(strips[1]).tobytes()
+    for c in (0, 1):
+        client.predict(*model, 1, "b8.conv1", 0, 5, 0.7, c, api_name="/stylespace")
+        client.predict(*model, "0-1", 2, 10, 1, 1, True, 0.7, "const", c, api_name="/interpolate")
+        client.predict(*model, "1", "2", "coarse", 0, 0, 0.7, "const", c, api_name="/style_mix")
+    with pytest.raises(Exception, match="class must be a whole number from 0 to"):
+        client.predict(*model, 1, 0.7, "const", 99, api_name="/generate")
