@@ -92,7 +92,9 @@ class Networks:
         return entry.name
 
     def resolve(self, choice: Optional[str], text: Optional[str] = None, upload: Optional[str] = None) -> Source:
-        """The upload, else the typed name / Hub id / allowed local path, else the picked registry model."""
+        """The upload, else the typed name / Hub id / allowed local path, else the picked registry model.
+        `upload` is a path the caller vouches for (the page passes Gradio's upload, which must lie
+        under one of `upload_dirs` when they are given)."""
         if upload:
             real = os.path.realpath(os.fspath(upload))
             if self.upload_dirs and not _inside(real, self.upload_dirs):
