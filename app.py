@@ -41,7 +41,6 @@ CSS = ".enlarge img { width: 100%; height: 100%; object-fit: contain; }"  # 64 p
 # instances (Gradio rebuilds a component from its class when an event updates its props) and
 # not by subclassing (Gradio writes a .pyi stub beside any module that subclasses a component).
 gr.Number.preprocess = gr.Slider.preprocess = lambda self, payload: payload
-Number, Slider = gr.Number, gr.Slider
 
 
 def handler(fn):
@@ -175,19 +174,19 @@ with gr.Blocks(title="StyleGAN Studio", delete_cache=(600, 3600)) as demo:  # Gr
                          type="filepath", scale=2)
     model_note = gr.Markdown()
     with gr.Row():
-        psi = Slider(-1.0, 1.5, value=0.7, step=0.05, label="Truncation ψ", scale=3)
-        class_idx = Number(value=0, precision=0, minimum=0, label="Class (conditional models)", visible=False, scale=1)
+        psi = gr.Slider(-1.0, 1.5, value=0.7, step=0.05, label="Truncation ψ", scale=3)
+        class_idx = gr.Number(value=0, precision=0, minimum=0, label="Class (conditional models)", visible=False, scale=1)
 
     with gr.Tab("Generate"):
         with gr.Row():
             with gr.Column():
                 seeds = gr.Textbox(value="0-7", label="Seeds (e.g. 0-7 or 1,5,9; at most 64)")
-                cutoff = Number(value=0, precision=0, minimum=0, label="Truncation cutoff (ws truncated, 0 = all)")
+                cutoff = gr.Number(value=0, precision=0, minimum=0, label="Truncation cutoff (ws truncated, 0 = all)")
                 noise_mode = gr.Radio(list(NOISE_MODES), value="const", label="Noise")
                 with gr.Accordion("StyleGAN3: translate and rotate", open=False):
-                    tx = Slider(-1, 1, value=0, step=0.05, label="Translate x")
-                    ty = Slider(-1, 1, value=0, step=0.05, label="Translate y")
-                    rot = Slider(-180, 180, value=0, step=1, label="Rotate (degrees)")
+                    tx = gr.Slider(-1, 1, value=0, step=0.05, label="Translate x")
+                    ty = gr.Slider(-1, 1, value=0, step=0.05, label="Translate y")
+                    rot = gr.Slider(-180, 180, value=0, step=1, label="Rotate (degrees)")
                 run_gen = gr.Button("Generate", variant="primary")
             with gr.Column():
                 gallery = gr.Gallery(label="Images", columns=4, height=520, object_fit="contain", format="png",
@@ -195,7 +194,7 @@ with gr.Blocks(title="StyleGAN Studio", delete_cache=(600, 3600)) as demo:  # Gr
                 gen_npz = gr.File(label="Latents (.npz, key 'w' as NVIDIA's tools read it)")
         with gr.Accordion("One seed", open=False):
             with gr.Row():
-                seed = Number(value=0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed")
+                seed = gr.Number(value=0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed")
                 run_one = gr.Button("Generate one")
             image = gr.Image(label="Image", type="filepath", format="png", height=320, elem_classes="enlarge",
                              buttons=["download"])
@@ -209,8 +208,8 @@ with gr.Blocks(title="StyleGAN Studio", delete_cache=(600, 3600)) as demo:  # Gr
                 preset = gr.Radio([(p, p) for p in PRESETS] + [("custom range", "custom")], value="middle",
                                   label="Styles taken from the columns")
                 with gr.Row():
-                    mix_start = Slider(0, 17, value=4, step=1, label="First w (custom)")
-                    mix_end = Slider(0, 17, value=7, step=1, label="Last w (custom)")
+                    mix_start = gr.Slider(0, 17, value=4, step=1, label="First w (custom)")
+                    mix_end = gr.Slider(0, 17, value=7, step=1, label="Last w (custom)")
                 run_mix = gr.Button("Mix", variant="primary")
             with gr.Column():
                 mix_image = gr.Image(label="Style mixing grid", type="filepath", format="png", height=560,
@@ -222,11 +221,11 @@ with gr.Blocks(title="StyleGAN Studio", delete_cache=(600, 3600)) as demo:  # Gr
         with gr.Row():
             with gr.Column():
                 walk_seeds = gr.Textbox(value="0-3", label="Keyframe seeds (a grid takes rows x cols seeds per keyframe)")
-                frames_per_key = Slider(2, 120, value=30, step=1, label="Frames per keyframe")
-                fps = Slider(1, 60, value=30, step=1, label="Frames per second")
+                frames_per_key = gr.Slider(2, 120, value=30, step=1, label="Frames per keyframe")
+                fps = gr.Slider(1, 60, value=30, step=1, label="Frames per second")
                 with gr.Row():
-                    grid_rows = Number(value=1, precision=0, minimum=1, maximum=4, label="Grid rows")
-                    grid_cols = Number(value=1, precision=0, minimum=1, maximum=4, label="Grid columns")
+                    grid_rows = gr.Number(value=1, precision=0, minimum=1, maximum=4, label="Grid rows")
+                    grid_cols = gr.Number(value=1, precision=0, minimum=1, maximum=4, label="Grid columns")
                 loop = gr.Checkbox(value=True, label="Loop")
                 walk_noise = gr.Radio(list(NOISE_MODES), value="const", label="Noise")
                 gr.Markdown(f"At most {MAX_FRAMES} frames per video.")
@@ -239,16 +238,16 @@ with gr.Blocks(title="StyleGAN Studio", delete_cache=(600, 3600)) as demo:  # Gr
     with gr.Tab("Directions"):
         with gr.Row():
             with gr.Column():
-                dir_seed = Number(value=0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed")
+                dir_seed = gr.Number(value=0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed")
                 dir_latents = gr.File(label="…or latents (.npz with 'w')", file_types=[".npz"], type="filepath")
                 method = gr.Radio(list(DIRECTION_METHODS), value="SeFa", label="Method")
-                index = Slider(0, NUM_COMPONENTS - 1, value=0, step=1, label="Component (SeFa, GANSpace)")
+                index = gr.Slider(0, NUM_COMPONENTS - 1, value=0, step=1, label="Component (SeFa, GANSpace)")
                 attribute = gr.Dropdown([], label="Attribute (models with an attribute classifier)",
                                         allow_custom_value=True)
-                strength = Slider(0, 10, value=3, step=0.5, label="Strength (standard deviations of W along the direction)")
+                strength = gr.Slider(0, 10, value=3, step=0.5, label="Strength (standard deviations of W along the direction)")
                 with gr.Row():
-                    dir_start = Slider(0, 17, value=0, step=1, label="First w")
-                    dir_end = Slider(0, 17, value=17, step=1, label="Last w")
+                    dir_start = gr.Slider(0, 17, value=0, step=1, label="First w")
+                    dir_end = gr.Slider(0, 17, value=17, step=1, label="Last w")
                 run_dir = gr.Button("Edit", variant="primary")
             with gr.Column():
                 strip = gr.Image(label="-strength … +strength", type="filepath", format="png", height=240,
@@ -258,8 +257,8 @@ with gr.Blocks(title="StyleGAN Studio", delete_cache=(600, 3600)) as demo:  # Gr
         with gr.Accordion("StyleSpace: one style channel", open=False):
             with gr.Row():
                 style_layer = gr.Dropdown([], label="Layer", allow_custom_value=True)
-                channel = Number(value=0, precision=0, minimum=0, label="Channel")
-                style_strength = Slider(-20, 20, value=10, step=1, label="Strength (standard deviations)")
+                channel = gr.Number(value=0, precision=0, minimum=0, label="Channel")
+                style_strength = gr.Slider(-20, 20, value=10, step=1, label="Strength (standard deviations)")
                 run_style = gr.Button("Edit channel")
             style_image = gr.Image(label="before | after", type="filepath", format="png", height=280,
                                    elem_classes="enlarge", buttons=["download"])

@@ -1,7 +1,7 @@
 """Every value a visitor sends, checked before it is used: NaN, infinities, None, text where a
 number belongs, values out of range -> a StudioError naming the field and its range."""
 import math
-from typing import Optional, Sequence
+from typing import Sequence
 
 from .errors import StudioError
 
@@ -57,7 +57,7 @@ def flag(value, field: str) -> bool:
     raise StudioError(f"{field} must be true or false; got {_describe(value)}")
 
 
-def text(value, field: str, max_len: int = 1000, allow_empty: bool = True) -> str:
+def text(value, field: str, max_len: int = 1000) -> str:
     if value is None:
         value = ""
     if not isinstance(value, str):
@@ -66,10 +66,4 @@ def text(value, field: str, max_len: int = 1000, allow_empty: bool = True) -> st
         raise StudioError(f"{field} is too long (at most {max_len} characters)")
     if "\x00" in value:
         raise StudioError(f"{field} contains a NUL character")
-    if not allow_empty and not value.strip():
-        raise StudioError(f"{field} is empty")
     return value
-
-
-def optional_integer(value, field: str, lo: int, hi: int) -> Optional[int]:
-    return None if value is None or value == "" else integer(value, field, lo, hi)

@@ -173,12 +173,9 @@ class Networks:
 
     # --- loaders ----------------------------------------------------------------------
 
-    def generator(self, source: Source):
-        """The generator of a resolved source, cached: eval mode, no gradients, on this device."""
-        return self.cached(("generator",) + source.key, lambda: self.load_generator(source))
-
     def load_generator(self, source: Source):
-        """The generator of a resolved source, uncached (a Workspace's own, held by its cache entry)."""
+        """The generator of a resolved source, uncached (a Workspace's own, held by its cache
+        entry): eval mode, no gradients, on this device."""
         message = None
         try:
             if source.kind == "registry":

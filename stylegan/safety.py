@@ -45,7 +45,6 @@ def human_bytes(n: float) -> str:
         if abs(n) < 1024 or unit == "PB":
             return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
         n /= 1024
-    return f"{n} bytes"
 
 
 # --------------------------------------------------------------------------------------
