@@ -13,7 +13,6 @@ import gc
 import logging
 import os
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -25,6 +24,7 @@ from stylegan.hub import parse_hub_id
 from stylegan.registry import ModelEntry, default_entry, load_registry
 
 from .errors import StudioError, scrub
+from .memo import Memo
 
 log = logging.getLogger("studio")
 
@@ -57,6 +57,11 @@ def _looks_local(text: str) -> bool:
     return text.startswith(("/", "~", ".", "\\")) or "\\" in text or (len(text) > 1 and text[1] == ":") or "//" in text
 
 
+def _release_memory():
+    gc.collect()
+    ops.config.release_freed_memory()  # a failed load or an evicted model keeps nothing
+
+
 LOCAL_REFUSED = ("local paths are not accepted here: pick a model from the list, give a Hub id "
                  "(owner/repo or owner/repo/path/file.pkl), or upload a checkpoint")
 
@@ -64,9 +69,9 @@ LOCAL_REFUSED = ("local paths are not accepted here: pick a model from the list,
 class Networks:
     """Loads and caches networks: generators by Source, companions by (kind, key).
 
-    The cache holds at most `size` entries (least recently used first out); each key has its
-    own lock, so a slow Hub download does not hold up loads of other models; a failed load
-    hands its memory back to the system."""
+    The cache (studio.memo.Memo, one per kind) holds at most `size` entries of a kind (least
+    recently used first out); each key has its own lock, so a slow Hub download does not hold
+    up loads of other models; a failed load hands its memory back to the system."""
 
     def __init__(self, size: Optional[int] = None, device=None, registry: Optional[dict] = None,
                  upload_dirs: tuple = ()):
@@ -74,9 +79,8 @@ class Networks:
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.registry = load_registry() if registry is None else registry
         self.upload_dirs = [os.path.realpath(d) for d in upload_dirs]
-        self._cache: OrderedDict = OrderedDict()
+        self._memos: dict = {}  # kind -> Memo
         self._lock = threading.Lock()
-        self._key_locks: dict = {}
 
     # --- sources --------------------------------------------------------------------
 
@@ -131,45 +135,24 @@ class Networks:
 
     def cached(self, key: tuple, load: Callable[[], object]):
         """load() once per key, kept among the `size` most recently used of its kind (key[0]:
-        workspace, generator, classifier...); loads of one key wait for each other, loads of
-        different keys run at once."""
+        workspace, classifier...); loads of one key wait for each other, loads of different
+        keys run at once; a failed load or an eviction hands memory back."""
         with self._lock:
-            if key in self._cache:
-                self._cache.move_to_end(key)
-                return self._cache[key]
-            key_lock = self._key_locks.setdefault(key, threading.Lock())
-        with key_lock:
-            with self._lock:
-                if key in self._cache:
-                    self._cache.move_to_end(key)
-                    return self._cache[key]
-            try:
-                value = load()
-            except BaseException:
-                gc.collect()
-                ops.config.release_freed_memory()  # a failed load keeps nothing
-                raise
-            finally:
-                with self._lock:
-                    self._key_locks.pop(key, None)
-            with self._lock:
-                self._cache[key] = value
-                self._cache.move_to_end(key)
-                evicted = 0
-                same_kind = [k for k in self._cache if k[0] == key[0]]  # least recently used first
-                while len(same_kind) > max(1, self.size):
-                    del self._cache[same_kind.pop(0)]
-                    evicted += 1
-            if evicted:
-                gc.collect()
-                ops.config.release_freed_memory()
-            return value
+            memo = self._memos.get(key[0])
+            if memo is None:
+                memo = self._memos[key[0]] = Memo(limit=self.size, on_drop=_release_memory)
+        return memo.get(key, load)
+
+    def cached_keys(self) -> list:
+        with self._lock:
+            memos = list(self._memos.values())
+        return [k for memo in memos for k in memo.keys()]
 
     def clear(self) -> None:
         with self._lock:
-            self._cache.clear()
-        gc.collect()
-        ops.config.release_freed_memory()
+            memos = list(self._memos.values())
+        for memo in memos:
+            memo.clear()
 
     # --- loaders ----------------------------------------------------------------------
 

@@ -12,7 +12,6 @@ copy (editing.stylespace.edit_styles); analyses are computed once under a per-ke
 """
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Optional
 
@@ -39,6 +38,7 @@ from ops.images import image_grid, to_pil
 
 from . import inputs
 from .errors import StudioError
+from .memo import Memo
 
 NOISE_MODES = ("const", "random", "none")
 DIRECTION_METHODS = ("SeFa", "GANSpace", "Attribute")
@@ -86,9 +86,7 @@ class Workspace:
     classifier: Optional[torch.nn.Module] = None        # attribute classifier (the embedded model ships one)
     default_class: int = 0                              # conditional models: the class used when none is given
     noise_mode: str = "const"
-    _analyses: dict = field(default_factory=dict, repr=False)
-    _locks: dict = field(default_factory=dict, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _analyses: Memo = field(default_factory=Memo, repr=False)
 
     # --- what the model is --------------------------------------------------------------
 
@@ -161,16 +159,7 @@ class Workspace:
 
     def analysis(self, key, compute: Callable[[], object]):
         """compute() once per key for this model; concurrent requests for one key wait for it."""
-        with self._lock:
-            if key in self._analyses:
-                return self._analyses[key]
-            lock = self._locks.setdefault(key, threading.Lock())
-        with lock:
-            if key not in self._analyses:
-                value = compute()
-                with self._lock:
-                    self._analyses[key] = value
-            return self._analyses[key]
+        return self._analyses.get(key, compute)
 
     # --- Generate -----------------------------------------------------------------------
 

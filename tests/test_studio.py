@@ -96,10 +96,10 @@ def test_one_workspace_per_model_and_a_bounded_cache(studio, monkeypatch):
     names = ["ada-orig-32", "sg3-t-32", "ada-cond-32", "sg3-r-32"]
     for n in names:
         studio.workspace(None, f"{n}/network.pkl")
-    keys = [k for k in studio.networks._cache if k[0] == "workspace"]
+    keys = [k for k in studio.networks.cached_keys() if k[0] == "workspace"]
     assert len(keys) == 3 and ("workspace", "local", os.path.join(FIXTURES, "sg3-r-32", "network.pkl")) in keys
     assert ("workspace", "registry", "avataaars-64") not in keys  # the least recently used went first
-    assert not [k for k in studio.networks._cache if k[0] == "generator"]  # each generator is held once, by its workspace
+    assert not [k for k in studio.networks.cached_keys() if k[0] == "generator"]  # each generator is held once, by its workspace
 
 
 def test_concurrent_loads_of_one_model_load_it_once(studio):
@@ -122,7 +122,7 @@ def test_a_failed_load_is_not_cached(studio):
     for _ in range(2):
         with pytest.raises(StudioError):
             studio.networks.cached(("y",), boom)
-    assert ("y",) not in studio.networks._cache
+    assert ("y",) not in studio.networks.cached_keys()
 
 
 # --- the workspace ------------------------------------------------------------------------
