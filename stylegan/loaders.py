@@ -417,8 +417,8 @@ def read_config(config_path) -> dict:
     return config
 
 
-def generator_class_for_config(config_path):
-    name = read_config(config_path).get("_class_name")
+def generator_class_for_config(config: dict):
+    name = config.get("_class_name")
     if name not in GENERATOR_CLASSES:
         raise CheckpointError(f"config.json does not describe a StyleGAN generator (its _class_name must be one of "
                               f"{', '.join(sorted(GENERATOR_CLASSES))})")
@@ -429,8 +429,8 @@ def load_folder(path, **kwargs):
     config_path = os.path.join(path, kwargs.get("subfolder") or "", "config.json")
     if not os.path.isfile(config_path):
         raise CheckpointError("this folder has no config.json: not a Hub-native StyleGAN folder")
-    cls = generator_class_for_config(config_path)
     config = read_config(config_path)
+    cls = generator_class_for_config(config)
     check_architecture(cls, {k: v for k, v in config.items() if not k.startswith("_")})
     failure = None
     try:

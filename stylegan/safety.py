@@ -79,7 +79,7 @@ def _dim(kwargs, name, lo=0, hi=MAX_DIM):
     return v
 
 
-def estimate_generator_bytes(cls, init_kwargs: dict):
+def build_on_meta(cls, init_kwargs: dict):
     """cls(**init_kwargs) built on the meta device, which allocates nothing: its parameters and
     buffers say how many bytes the real network would take. Raises CheckpointError for
     arguments no StyleGAN generator has (and for anything the constructor refuses)."""
@@ -128,7 +128,7 @@ def check_architecture(cls, init_kwargs: dict, state_dict: dict = None):
     the checkpoint's state dict, also refuse one whose tensors do not match the declared
     network name for name and shape (so what is then allocated is what the file holds).
     Returns the network built on the meta device."""
-    G = estimate_generator_bytes(cls, init_kwargs)
+    G = build_on_meta(cls, init_kwargs)
     need, budget = sum(t.numel() * t.element_size() for t in list(G.parameters()) + list(G.buffers())), max_model_bytes()
     if need > budget:
         raise CheckpointError(f"this checkpoint declares a {cls.__name__} whose weights and buffers take "
