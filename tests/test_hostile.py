@@ -180,6 +180,16 @@ def raw_call(app, endpoint, data, timeout=60):
     return kind, payload
 
 
+def refused(app, files, endpoint, *args):
+    """The message of a request that must fail, checked for server details and for the server's
+    peak memory while it ran; returns (message, seconds)."""
+    with Peak(app["proc"]) as mem:
+        text, seconds = error_of(app, endpoint, *args)
+    assert_no_server_details(text, files)
+    assert mem.growth < REFUSED_BUDGET, f"peak +{mem.growth / MB:.0f} MB: {text}"
+    return text, seconds
+
+
 def assert_no_server_details(message, files):
     for secret in (str(files["root"]), ROOT, "/tmp/", "Traceback", "File \"", "site-packages"):
         assert secret not in message, (secret, message)
@@ -192,11 +202,8 @@ def assert_no_server_details(message, files):
                                   os.path.join(ROOT, "checkpoints", "avataaars64"),  # a real model, outside the allowed folders
                                   os.path.join(FIXTURES, "..", "..", "app.py")])
 def test_local_paths_outside_the_allowed_folders_are_refused_alike(app, files, text):
-    with Peak(app["proc"]) as mem:
-        message, _ = error_of(app, "/generate", "avataaars-64", text, None, 1, 0.7, "const", 0)
+    message, _ = refused(app, files, "/generate", "avataaars-64", text, None, 1, 0.7, "const", 0)
     assert LOCAL_REFUSED in message and "passwd" not in message and "bashrc" not in message
-    assert_no_server_details(message, files)
-    assert mem.growth < REFUSED_BUDGET
 
 
 def test_a_config_json_elsewhere_is_never_read(app, files, tmp_path):
@@ -226,12 +233,9 @@ def test_a_config_json_elsewhere_is_never_read(app, files, tmp_path):
     ("empty.pkl", "neither a StyleGAN pickle"),
 ])
 def test_hostile_checkpoints_are_refused_before_they_cost_memory(app, files, name, message):
-    with Peak(app["proc"]) as mem:
-        text, seconds = error_of(app, "/generate", "avataaars-64", "", gradio_client.handle_file(files[name]), 1, 0.7,
-                                 "const", 0)
+    text, seconds = refused(app, files, "/generate", "avataaars-64", "", gradio_client.handle_file(files[name]), 1, 0.7,
+                            "const", 0)
     assert message in text, text
-    assert_no_server_details(text, files)
-    assert mem.growth < REFUSED_BUDGET, f"{name}: peak +{mem.growth / MB:.0f} MB"
     assert seconds < 30
     assert not (files["root"] / "pwned").exists()
 
@@ -244,11 +248,8 @@ def test_hostile_checkpoints_are_refused_before_they_cost_memory(app, files, nam
     ("config-giant", "img_resolution = 65536"),
 ])
 def test_broken_hub_native_folders_give_a_message(app, files, folder, message):
-    with Peak(app["proc"]) as mem:
-        text, _ = error_of(app, "/generate", "avataaars-64", files["folders"][folder], None, 1, 0.7, "const", 0)
+    text, _ = refused(app, files, "/generate", "avataaars-64", files["folders"][folder], None, 1, 0.7, "const", 0)
     assert message in text, text
-    assert_no_server_details(text, files)
-    assert mem.growth < REFUSED_BUDGET
 
 
 @pytest.mark.parametrize("name,message", [
@@ -257,11 +258,8 @@ def test_broken_hub_native_folders_give_a_message(app, files, folder, message):
     ("wrong-latents.npz", "this model wants [N, 10, 128]"),
 ])
 def test_hostile_latents_are_refused(app, files, name, message):
-    with Peak(app["proc"]) as mem:
-        text, _ = error_of(app, "/direction", *MODEL, 0, "SeFa", 0, None, 3, 0, 9, 0.7, 0,
-                           gradio_client.handle_file(files[name]))
+    text, _ = refused(app, files, "/direction", *MODEL, 0, "SeFa", 0, None, 3, 0, 9, 0.7, 0, gradio_client.handle_file(files[name]))
     assert message in text, text
-    assert mem.growth < REFUSED_BUDGET
 
 
 def test_memory_of_failed_loads_goes_back(app, files):
