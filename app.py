@@ -14,7 +14,7 @@ import ops
 from editing import MAX_SEED
 from editing.latents import PRESETS
 from studio import Networks, Studio, public_message
-from studio.workspace import DIRECTION_METHODS, MAX_FRAMES, NOISE_MODES, NUM_COMPONENTS
+from studio.workspace import DIRECTION_METHODS, MAX_FRAMES, MAX_PROJECTION_STEPS, NOISE_MODES, NUM_COMPONENTS, RECIPES
 
 try:  # ZeroGPU Spaces: run the GPU work inside spaces.GPU
     import spaces
@@ -33,6 +33,7 @@ ON_GPU = torch.cuda.is_available()
 QUICK = dict(concurrency_id="quick", concurrency_limit=8 if ON_GPU else 4)   # one image, model info, presets
 EDIT = dict(concurrency_id="edit", concurrency_limit=4 if ON_GPU else 2)     # mixing grids, directions, StyleSpace
 LONG = dict(concurrency_id="long", concurrency_limit=2 if ON_GPU else 1)     # galleries, videos
+PROJECT = dict(concurrency_id="project", concurrency_limit=2 if ON_GPU else 1)  # projections: minutes of optimisation
 CSS = ".enlarge img { width: 100%; height: 100%; object-fit: contain; }"  # 64 px results shown large
 
 
@@ -99,6 +100,8 @@ def model_info(choice, text, upload):
             gr.update(**w_slider), gr.update(**w_slider),
             gr.update(visible=bool(w.G.c_dim), maximum=max(w.G.c_dim - 1, 0), value=w.default_class),
             gr.update(choices=attributes, value="mouth_type=SMILE" if "mouth_type=SMILE" in attributes else None),
+            gr.update(choices=w.recipes(), value=w.default_recipe()), gr.update(value=w.faces),
+            gr.update(maximum=w.num_ws, value=w.presets()["middle"][0] if w.presets()["middle"] else 0),
             w.describe())
 
 
@@ -159,6 +162,47 @@ def direction(choice, text, upload, seed, method, index, attribute, strength, fi
 def stylespace(choice, text, upload, seed, layer, channel, strength, psi, class_idx):
     return png(studio.workspace(choice, text, upload).stylespace(seed, layer, channel, strength, psi, class_idx),
                "stylespace.png")
+
+
+@handler
+def project(choice, text, upload, image, align, recipe, steps, seed, make_video, progress=gr.Progress()):
+    w = studio.workspace(choice, text, upload)
+    video_path = studio.files.path("projection.mp4") if make_video else None
+    target_shown = False
+    for u in w.project(image, recipe, steps, align, seed, video_path):
+        progress((u.step, u.steps), desc="projecting")
+        if u.done:
+            npz = w.save_projection(studio.files.path("projection.npz"), u.ws, u.noise)
+            yield png(u.target, "target.png"), png(u.preview, "projection.png"), u.note, npz, u.video, npz
+        elif u.preview is not None:  # at most one a second; between them the loop runs on
+            last = u.history[-1] if u.history else {}
+            status = f"step {u.step} of {u.steps}" + (f", PSNR {last['psnr']:.2f} dB" if "psnr" in last else "")
+            target = gr.skip() if target_shown else png(u.target, "target.png")
+            target_shown = True
+            yield target, png(u.preview, "preview.png"), status, gr.skip(), gr.skip(), gr.skip()
+
+
+@handler
+def morph(choice, text, upload, latents_a, latents_b, frames, fps, progress=gr.Progress()):
+    w = studio.workspace(choice, text, upload)
+    for f in w.morph(studio.files.path("morph.mp4"), latents_a, latents_b, frames, fps):
+        progress((f.count, f.total), desc="rendering frames")
+        if f.path:
+            yield f.path, f"{f.total} frames from A to B"
+
+
+@handler
+def expression_transfer(choice, text, upload, target, neutral, expressive, strength):
+    w = studio.workspace(choice, text, upload)
+    strip, ws = w.expression_transfer(target, neutral, expressive, strength)
+    return png(strip, "expression.png"), w.save_latents(studio.files.path("expression.npz"), ws)
+
+
+@handler
+def crossover(choice, text, upload, content, style, k):
+    w = studio.workspace(choice, text, upload)
+    strip, ws = w.crossover(content, style, k)
+    return png(strip, "crossover.png"), w.save_latents(studio.files.path("crossover.npz"), ws)
 
 
 # --- the page ---------------------------------------------------------------------------
@@ -263,6 +307,64 @@ with gr.Blocks(title="StyleGAN Studio", delete_cache=(600, 3600)) as demo:  # Gr
             style_image = gr.Image(label="before | after", type="filepath", format="png", height=280,
                                    elem_classes="enlarge", buttons=["download"])
 
+    with gr.Tab("Project"):
+        with gr.Row():
+            with gr.Column():
+                photo = gr.Image(label="Your image (upload, webcam or paste)", type="filepath",
+                                 sources=["upload", "webcam", "clipboard"], height=280)
+                align = gr.Checkbox(value=False, label="Align the face first (FFHQ crop; face models)")
+                recipe = gr.Radio(list(RECIPES), value="hybrid", label="Recipe")
+                gr.Markdown("**encoder**: one pass, instant · **hybrid**: encoder start + 100 steps · "
+                            "**nvidia**: W, 1000 steps · **image2stylegan**: W+, 5000 steps")
+                with gr.Row():
+                    proj_steps = gr.Number(value=None, precision=0, minimum=0, maximum=MAX_PROJECTION_STEPS,
+                                           label="Steps (empty: the recipe's)")
+                    proj_seed = gr.Number(value=0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed")
+                make_video = gr.Checkbox(value=False, label="Also make a video of the optimisation")
+                with gr.Row():
+                    run_proj = gr.Button("Project", variant="primary")
+                    stop_proj = gr.Button("Stop", variant="stop")
+            with gr.Column():
+                with gr.Row():
+                    proj_target = gr.Image(label="Target", type="filepath", format="png", height=240,
+                                           elem_classes="enlarge")
+                    proj_image = gr.Image(label="Projection", type="filepath", format="png", height=240,
+                                          elem_classes="enlarge", buttons=["download"])
+                proj_info = gr.Markdown()
+                proj_npz = gr.File(label="Latent (.npz: 'w', plus optimised noise) — now the Directions tab's latent")
+                proj_video = gr.Video(label="Optimisation (MP4)", format="mp4", height=240)
+                with gr.Row():
+                    to_a = gr.Button("Use as A")
+                    to_b = gr.Button("Use as B")
+                    to_c = gr.Button("Use as C")
+        with gr.Accordion("What to do with projections (Image2StyleGAN)", open=False):
+            with gr.Row():
+                slot_a = gr.File(label="A (.npz)", file_types=[".npz"], type="filepath")
+                slot_b = gr.File(label="B (.npz)", file_types=[".npz"], type="filepath")
+                slot_c = gr.File(label="C (.npz)", file_types=[".npz"], type="filepath")
+            with gr.Row():
+                with gr.Column():
+                    gr.Markdown("**Morph** A → B")
+                    morph_frames = gr.Slider(2, MAX_FRAMES, value=60, step=1, label="Frames")
+                    morph_fps = gr.Slider(1, 60, value=30, step=1, label="Frames per second")
+                    run_morph = gr.Button("Morph")
+                    morph_video = gr.Video(label="Morph (MP4)", format="mp4", loop=True, autoplay=True, height=240)
+                    morph_info = gr.Markdown()
+                with gr.Column():
+                    gr.Markdown("**Expression transfer**: A + λ·(C − B), B neutral and C expressive")
+                    expr_strength = gr.Slider(-3, 3, value=1, step=0.1, label="λ")
+                    run_expr = gr.Button("Transfer")
+                    expr_image = gr.Image(label="A | result", type="filepath", format="png", height=200,
+                                          elem_classes="enlarge", buttons=["download"])
+                    expr_npz = gr.File(label="Result (.npz)")
+                with gr.Column():
+                    gr.Markdown("**Crossover**: the first k ws from A, the rest from B")
+                    cross_k = gr.Slider(0, 17, value=4, step=1, label="k")
+                    run_cross = gr.Button("Cross over")
+                    cross_image = gr.Image(label="A | B | result", type="filepath", format="png", height=200,
+                                           elem_classes="enlarge", buttons=["download"])
+                    cross_npz = gr.File(label="Result (.npz)")
+
     model = [choice, hub_id, upload]
     run_one.click(generate, model + [seed, psi, noise_mode, class_idx], [image, info], api_name="generate", **QUICK)
     run_gen.click(generate_seeds, model + [seeds, psi, cutoff, noise_mode, class_idx, tx, ty, rot], [gallery, gen_npz],
@@ -276,7 +378,19 @@ with gr.Blocks(title="StyleGAN Studio", delete_cache=(600, 3600)) as demo:  # Gr
                                       dir_latents], [strip, dir_npz, dir_info], api_name="direction", **EDIT)
     run_style.click(stylespace, model + [dir_seed, style_layer, channel, style_strength, psi, class_idx], [style_image],
                     api_name="stylespace", **EDIT)
-    info_outputs = [style_layer, dir_start, dir_end, preset, mix_start, mix_end, class_idx, attribute, model_note]
+    proj_event = run_proj.click(project, model + [photo, align, recipe, proj_steps, proj_seed, make_video],
+                                [proj_target, proj_image, proj_info, proj_npz, proj_video, dir_latents],
+                                api_name="project", **PROJECT)
+    stop_proj.click(None, None, None, cancels=[proj_event])
+    for button, slot in ((to_a, slot_a), (to_b, slot_b), (to_c, slot_c)):
+        button.click(lambda f: f, [proj_npz], [slot], api_visibility="private", **QUICK)
+    run_morph.click(morph, model + [slot_a, slot_b, morph_frames, morph_fps], [morph_video, morph_info],
+                    api_name="morph", **LONG)
+    run_expr.click(expression_transfer, model + [slot_a, slot_b, slot_c, expr_strength], [expr_image, expr_npz],
+                   api_name="expression_transfer", **EDIT)
+    run_cross.click(crossover, model + [slot_a, slot_b, cross_k], [cross_image, cross_npz], api_name="crossover", **EDIT)
+    info_outputs = [style_layer, dir_start, dir_end, preset, mix_start, mix_end, class_idx, attribute, recipe, align,
+                    cross_k, model_note]
     demo.load(model_info, model, info_outputs, api_name="model_info", **QUICK)
     for trigger in (choice.change, hub_id.submit, upload.change):
         trigger(model_info, model, info_outputs, api_visibility="private", **QUICK)

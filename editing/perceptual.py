@@ -138,6 +138,7 @@ def lpips_distance(state: Optional[dict], resize: int = 256) -> Distance:
 
     def fn(a, b):
         return model(_area_resize(a, resize), _area_resize(b, resize)).flatten()
+    fn.model = model
     return Distance("LPIPS (VGG16)" if state is not None else "LPIPS (VGG16, random backbone: a stand-in)", fn,
                     state is not None)
 

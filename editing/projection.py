@@ -104,7 +104,7 @@ def to_target(image, G) -> torch.Tensor:
         s = min(w, h)
         image = image.crop(((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s))
         image = image.resize((R, R), PIL.Image.LANCZOS)
-        arr = np.asarray(image, dtype=np.uint8)
+        arr = np.array(image, dtype=np.uint8)  # writable: torch.from_numpy wants that
         image = arr[None] if arr.ndim == 3 else arr[None, :, :, None]
     if isinstance(image, np.ndarray):
         image = from_uint8(image)

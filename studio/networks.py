@@ -189,14 +189,31 @@ class Networks:
         """A companion network stored in a folder of a model (its attribute classifier today)."""
         return self.cached((kind, os.path.realpath(folder)), lambda: load(folder))
 
-    def classifier_for(self, source: Source):
-        """The attribute classifier shipped beside a model (checkpoints/<model>/classifier), or None."""
+    @staticmethod
+    def _companion_folder(source: Source, name: str) -> Optional[str]:
+        """checkpoints/<model>/<name> of a shipped model (or of an allowed local folder), if it has a config."""
         folder = None
         if source.entry is not None and source.entry.path:
-            folder = os.path.join(source.entry.path, "classifier")
+            folder = os.path.join(source.entry.path, name)
         elif source.kind == "local" and os.path.isdir(source.value):
-            folder = os.path.join(source.value, "classifier")
+            folder = os.path.join(source.value, name)
         if folder is None or not os.path.isfile(os.path.join(folder, "config.json")):
+            return None
+        return folder
+
+    def classifier_for(self, source: Source):
+        """The attribute classifier shipped beside a model (checkpoints/<model>/classifier), or None."""
+        folder = self._companion_folder(source, "classifier")
+        if folder is None:
             return None
         from metrics.classifier import load
         return self.companion("classifier", folder, lambda f: load(f).eval())  # on the CPU, where attribute_direction reads it
+
+    def encoder_for(self, source: Source):
+        """The projection encoder trained for a model (checkpoints/<model>/encoder,
+        training/train_encoder.py), on this device, or None where none exists."""
+        folder = self._companion_folder(source, "encoder")
+        if folder is None:
+            return None
+        from editing.encoder import load_encoder
+        return self.companion("encoder", folder, lambda f: load_encoder(f).to(self.device))

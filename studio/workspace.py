@@ -12,6 +12,8 @@ copy (editing.stylespace.edit_styles); analyses are computed once under a per-ke
 """
 from __future__ import annotations
 
+import os
+import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Optional
 
@@ -31,6 +33,7 @@ from editing.generate import (
     seeds_to_z,
     synthesize,
 )
+from editing import projection as proj
 from editing.latents import PRESETS, mixing_preset, mixing_ws, preset_label, render_mixing_grid, seeds_to_ws
 from editing.stylespace import edit_styles, style_layers, style_statistics
 from editing.video import Mp4Writer, num_frames, walk_frames
@@ -39,6 +42,7 @@ from ops.images import image_grid, to_pil
 from . import inputs
 from .errors import StudioError
 from .memo import Memo
+from .uploads import read_image
 
 NOISE_MODES = ("const", "random", "none")
 DIRECTION_METHODS = ("SeFa", "GANSpace", "Attribute")
@@ -47,6 +51,14 @@ MAX_FRAMES = 600       # frames in one video
 MAX_GRID = 4           # rows or columns of a video grid
 MAX_MIX_SEEDS = 8      # rows or columns of a style-mixing grid
 NUM_COMPONENTS = 20    # SeFa / GANSpace components offered
+RECIPES = tuple(proj.RECIPES)
+MAX_PROJECTION_STEPS = 5000
+PREVIEW_SECONDS = 1.0  # at most one preview image a second (progress comes every step)
+
+
+def projection_time_limit() -> float:
+    """Seconds one projection may run before it stops and returns what it has (STUDIO_PROJECT_MAX_S)."""
+    return float(os.environ.get("STUDIO_PROJECT_MAX_S", "600"))
 
 
 @dataclass
@@ -80,12 +92,31 @@ class DirectionEdit:
 
 
 @dataclass
+class ProjectUpdate:
+    """What project() yields: after every step its progress, now and then a preview; the last
+    one (done=True) carries the result."""
+    step: int
+    steps: int
+    target: PIL.Image.Image             # the image being matched (aligned and resized)
+    preview: Optional[PIL.Image.Image]  # the current reconstruction, when it is time for a preview
+    history: list                       # [{"step", "psnr", "loss", "distance"}]
+    distance: str                       # which image distance is used
+    note: str = ""
+    done: bool = False
+    ws: Optional[torch.Tensor] = None   # [1, num_ws, w_dim] once done
+    noise: Optional[dict] = None        # optimised noise buffers, where the recipe optimises them
+    video: Optional[str] = None         # the optimisation as MP4, when asked for
+
+
+@dataclass
 class Workspace:
     G: torch.nn.Module
     label: str                                          # what the visitor calls this model
     classifier: Optional[torch.nn.Module] = None        # attribute classifier (the embedded model ships one)
     default_class: int = 0                              # conditional models: the class used when none is given
     noise_mode: str = "const"
+    encoder: Optional[torch.nn.Module] = None           # image -> W+ (editing/encoder.py), where one was trained
+    faces: bool = False                                 # FFHQ-aligned faces: uploads are aligned by default
     _analyses: Memo = field(default_factory=Memo, repr=False)
 
     # --- what the model is --------------------------------------------------------------
@@ -298,6 +329,147 @@ class Workspace:
         with edit_styles(self.G, {(layer, channel): strength * std}) as edited:
             after = synthesize(edited, ws)
         return image_grid(torch.cat([before, after]), 1, 2)
+
+    # --- Project --------------------------------------------------------------------------
+
+    def recipes(self) -> list[str]:
+        """The recipes this model can run (encoder and hybrid need a trained encoder)."""
+        return [r for r in RECIPES if self.encoder is not None or proj.RECIPES[r].init != "encoder"]
+
+    def default_recipe(self) -> str:
+        return "hybrid" if self.encoder is not None else "nvidia"
+
+    def prepare_image(self, path, align=None) -> tuple[PIL.Image.Image, str]:
+        """An uploaded image, read and checked (studio.uploads), FFHQ-aligned when asked (default:
+        for face models), centre-cropped and resized to the model's resolution."""
+        image = read_image(path)
+        align = self.faces if align is None else inputs.flag(align, "align faces")
+        note = ""
+        if align:
+            from editing.align import NoFaceError, align_face
+            try:
+                image = align_face(image, size=max(self.G.img_resolution, 256))
+            except NoFaceError as e:
+                raise StudioError(str(e)) from None
+            note = "face aligned (FFHQ crop)"
+        target = proj.to_target(image, self.G)
+        return to_pil(target)[0], note
+
+    def project(self, image, recipe=None, steps=None, align=None, seed=0, video_path: Optional[str] = None,
+                time_limit: Optional[float] = None) -> Iterator[ProjectUpdate]:
+        """Project an uploaded image (a file path) into this model's latent space. Yields progress
+        after every step and a preview at most once a second; the last update carries ws, the
+        optimised noise and, with video_path, the optimisation as MP4 (target | reconstruction).
+        Stopping the iteration stops the optimisation; after `time_limit` seconds (default
+        STUDIO_PROJECT_MAX_S) it stops by itself and returns what it has."""
+        recipe = inputs.choice(recipe or self.default_recipe(), "recipe", RECIPES)
+        if proj.RECIPES[recipe].init == "encoder" and self.encoder is None:
+            raise StudioError(f"the {recipe} recipe needs an encoder, and none has been trained for this model "
+                              "(training/train_encoder.py makes one): use nvidia or image2stylegan")
+        if steps is not None and steps != "":
+            steps = inputs.integer(steps, "steps", 0 if recipe == "encoder" else 1, MAX_PROJECTION_STEPS)
+        if recipe == "encoder":
+            steps = 0
+        seed = inputs.integer(seed, "seed", 0, MAX_SEED)
+        limit = projection_time_limit() if time_limit is None else float(time_limit)
+        target, note = self.prepare_image(image, align)
+        run = proj.projection_steps(self.G, target, recipe, steps, seed, encoder=self.encoder, classifier=self.classifier,
+                                    preview_every=1)
+        writer = None
+        if video_path:
+            from editing.video import Mp4Writer
+            writer = Mp4Writer(video_path, fps=15)
+        target_t = proj.to_target(target, self.G)
+        scale = max(1, 256 // self.G.img_resolution)
+        start = last_preview = time.monotonic()
+        state = None
+        try:
+            for state in run:
+                now = time.monotonic()
+                show = state.done or now - last_preview >= PREVIEW_SECONDS or state.step == 1
+                if writer is not None and (state.done or state.step % max(1, state.steps // 100) == 0):
+                    pair = torch.cat([target_t, state.images[:1].clamp(-1, 1)], dim=3)
+                    writer.write(pair[0].repeat_interleave(scale, 1).repeat_interleave(scale, 2))
+                if state.done:
+                    break
+                if now - start > limit:
+                    note = (note + "; " if note else "") + f"stopped after {limit:.0f} s at step {state.step} of {state.steps}"
+                    run.close()
+                    break
+                if show:
+                    last_preview = now
+                yield ProjectUpdate(state.step, state.steps, target, state.image if show else None, state.history,
+                                    state.distance, note)
+        except FloatingPointError as e:
+            raise StudioError(str(e)) from None
+        finally:
+            run.close()
+            if writer is not None and state is None:
+                writer.container.close()
+        video = None
+        if writer is not None:
+            writer.close()
+            video = video_path
+        if not state.done:  # stopped by the time limit: the image of the latest ws, with its noise
+            state.images = proj.render_projection(self.G, state.ws, state.noise)
+        final = state.history[-1] if state.history else {}
+        summary = f"{recipe}, {state.steps} steps, distance: {state.distance}; PSNR {final.get('psnr', float('nan')):.2f} dB"
+        yield ProjectUpdate(state.step, state.steps, target, state.image, state.history, state.distance,
+                            summary + (f" ({note})" if note else ""), done=True, ws=state.ws[:1], noise=state.noise,
+                            video=video)
+
+    @staticmethod
+    def save_projection(path: str, ws: torch.Tensor, noise: Optional[dict] = None) -> str:
+        """The projection as .npz: `w` [1, num_ws, w_dim] (NVIDIA's projected_w.npz key) plus one
+        `noise.<layer>` array per optimised noise buffer."""
+        arrays = {"w": ws.detach().float().cpu().numpy()}
+        for name, value in (noise or {}).items():
+            arrays[f"noise.{name}"] = value.detach().float().cpu().numpy()
+        np.savez(path, **arrays)
+        return path
+
+    def _latent(self, path, field) -> torch.Tensor:
+        if not path:
+            raise StudioError(f"{field}: give a latents .npz (a projection's download)")
+        try:
+            return self.latents(path)[:1]
+        except StudioError as e:
+            raise StudioError(f"{field}: {e}") from None
+
+    def morph(self, path: str, latents_a, latents_b, frames=60, fps=30) -> Iterator[WalkFrame]:
+        """Image2StyleGAN morphing: a video from projection A to projection B (linear in W+)."""
+        a, b = self._latent(latents_a, "image A"), self._latent(latents_b, "image B")
+        frames = inputs.integer(frames, "frames", 2, MAX_FRAMES)
+        fps = inputs.integer(fps, "frames per second", 1, 60)
+        ws = proj.morph(a, b, frames)
+        batch = default_batch(self.G)
+        with Mp4Writer(path, fps=fps) as writer:
+            for i in range(0, frames, batch):
+                for frame in synthesize(self.G, ws[i:i + batch], self.noise(None)):
+                    rgb = writer.write(frame)
+                    if writer.count < frames:
+                        yield WalkFrame(rgb, writer.count, frames)
+        yield WalkFrame(rgb, frames, frames, path)
+
+    def expression_transfer(self, target, neutral, expressive, strength=1.0, first=0, last=-1) -> tuple[PIL.Image.Image, torch.Tensor]:
+        """Image2StyleGAN expression transfer: target + strength * (expressive - neutral) on ws
+        first..last; returns target | result and the result's latent."""
+        t = self._latent(target, "target")
+        n = self._latent(neutral, "neutral face")
+        e = self._latent(expressive, "expressive face")
+        last = self.num_ws - 1 if isinstance(last, int) and not isinstance(last, bool) and last == -1 else last
+        layers = self.w_range(first, last)
+        strength = inputs.number(strength, "strength", -3, 3)
+        out = proj.expression_transfer(t, n, e, strength, layers)
+        return image_grid(synthesize(self.G, torch.cat([t, out])), 1, 2), out
+
+    def crossover(self, content, style, k=None) -> tuple[PIL.Image.Image, torch.Tensor]:
+        """Image2StyleGAN style transfer by crossover: the first k ws from `content`, the rest
+        from `style` (default k: the coarse preset's end). Returns content | style | result."""
+        c, s = self._latent(content, "content image"), self._latent(style, "style image")
+        k = mixing_preset(self.G, "middle")[0] if k is None or k == "" else inputs.integer(k, "k (ws from the content)", 0, self.num_ws)
+        out = proj.crossover(c, s, k)
+        return image_grid(synthesize(self.G, torch.cat([c, s, out])), 1, 3), out
 
     # --- files --------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ class ModelEntry:
     revision: Optional[str] = None   # git revision on the Hub, None = main
     path: Optional[str] = None       # folder inside checkpoints/ for a shipped model
     default: bool = False            # the model stylegan.load() and the app use when none is named
+    faces: bool = False              # trained on FFHQ-aligned human faces: uploads are face-aligned by default
 
 
 def load_registry(path: str = REGISTRY_PATH) -> dict:
