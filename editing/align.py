@@ -122,10 +122,10 @@ def warp_quad(image: PIL.Image.Image, quad: np.ndarray, size: int) -> PIL.Image.
         h, w = padded.shape[:2]
         yy, xx = np.ogrid[:h, :w]
         # 0 inside the photo, rising to 1 a quarter-border out: how much of the blur shows.
-        dist = np.maximum.reduce([pad[0] - xx, xx - (w - 1 - pad[2]), pad[1] - yy, yy - (h - 1 - pad[3]),
-                                  np.zeros((h, w))]).astype(np.float32)
+        dist = np.maximum(np.maximum(pad[0] - xx, xx - (w - 1 - pad[2])),
+                          np.maximum(pad[1] - yy, yy - (h - 1 - pad[3]))).clip(min=0).astype(np.float32)
         mask = np.clip(dist / max(border * 0.25, 1), 0, 1)[..., None]
-        blurred = np.asarray(PIL.Image.fromarray(padded.astype(np.uint8)).filter(PIL.ImageFilter.GaussianBlur(qsize * 0.02)),
+        blurred = np.asarray(PIL.Image.fromarray(padded.astype(np.uint8)).filter(PIL.ImageFilter.GaussianBlur(float(qsize) * 0.02)),
                              np.float32)
         median = np.median(arr.reshape(-1, 3), axis=0)
         padded = padded + (blurred - padded) * mask

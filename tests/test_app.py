@@ -46,7 +46,7 @@ def test_every_api_name_answers(app_url, tmp_path):
     client = gradio_client.Client(app_url, verbose=False)
     names = set(client.view_api(return_format="dict", print_info=False)["named_endpoints"])
     assert names == {"/generate", "/generate_seeds", "/preset_layers", "/style_mix", "/interpolate", "/direction",
-                     "/stylespace", "/model_info"}
+                     "/stylespace", "/model_info", "/project", "/morph", "/expression_transfer", "/crossover"}
     assert "StyleGAN2Generator: 64x64" in client.predict(*MODEL, api_name="/model_info")[-1]
     gallery, npz = client.predict(*MODEL, "0-5", 0.7, 0, "const", 0, 0, 0, 0, api_name="/generate_seeds")
     assert len(gallery) == 6 and Image.open(gallery[0]["image"]).size == (64, 64)
@@ -70,6 +70,49 @@ def test_every_api_name_answers(app_url, tmp_path):
                                  api_name="/direction")
     before_after = client.predict(*MODEL, 3, "b16.conv1", 5, 10, 0.7, 0, api_name="/stylespace")
     assert Image.open(before_after).size == (2 * 64, 64)
+
+
+def test_project_and_what_to_do_with_projections(app_url, tmp_path):
+    """The Project tab's endpoints: a photo becomes a latent, which Directions, morphing,
+    expression transfer and crossover take."""
+    import av
+    import numpy as np
+    from PIL import Image
+    client = gradio_client.Client(app_url, verbose=False)
+    info = client.predict(*MODEL, api_name="/model_info")
+    assert info[8]["value"] == "hybrid" and set(info[8]["choices"][i][0] for i in range(4)) == {
+        "nvidia", "image2stylegan", "encoder", "hybrid"}
+    assert info[9]["value"] is False  # cartoon faces: no FFHQ alignment by default
+    photos = []
+    for k, colour in enumerate(((230, 200, 170), (120, 80, 60))):
+        img = Image.new("RGB", (150, 120), (220, 230, 240))
+        img.paste(colour, (40, 20, 110, 110))
+        photos.append(tmp_path / f"photo{k}.png")
+        img.save(photos[-1])
+    npzs = []
+    for photo, recipe, steps in ((photos[0], "encoder", None), (photos[1], "image2stylegan", 12)):
+        job = client.submit(*MODEL, gradio_client.handle_file(str(photo)), False, recipe, steps, 0, True,
+                            api_name="/project")
+        target, projection, note, npz, video, current = job.result()
+        assert Image.open(target).size == (64, 64) and Image.open(projection).size == (64, 64)
+        assert note.startswith(recipe) and "PSNR" in note and current is not None
+        with np.load(npz) as f:
+            assert f["w"].shape == (1, 10, 128)
+        with av.open(video["video"] if isinstance(video, dict) else video) as f:
+            assert sum(1 for _ in f.decode(video=0)) == (1 if recipe == "encoder" else 12)  # a frame a step
+        npzs.append(gradio_client.handle_file(npz))
+    strip, _, _ = client.predict(*MODEL, 0, "SeFa", 0, None, 3, 0, 9, 0.7, 0, npzs[0], api_name="/direction")
+    assert Image.open(strip).size == (5 * 64, 64)
+    video, note = client.predict(*MODEL, npzs[0], npzs[1], 8, 10, api_name="/morph")
+    with av.open(video["video"] if isinstance(video, dict) else video) as f:
+        assert sum(1 for _ in f.decode(video=0)) == 8
+    strip, out = client.predict(*MODEL, npzs[0], npzs[1], npzs[0], 1.0, api_name="/expression_transfer")
+    assert Image.open(strip).size == (2 * 64, 64)
+    strip, out = client.predict(*MODEL, npzs[0], npzs[1], 4, api_name="/crossover")
+    assert Image.open(strip).size == (3 * 64, 64)
+    with pytest.raises(Exception) as e:
+        client.predict(*MODEL, npzs[0], None, 4, api_name="/crossover")
+    assert "style image: give a latents .npz" in str(e.value)
 
 
 def test_long_work_streams_previews(app_url):
