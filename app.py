@@ -42,6 +42,19 @@ CSS = ".enlarge img { width: 100%; height: 100%; object-fit: contain; }"  # 64 p
 # instances (Gradio rebuilds a component from its class when an event updates its props) and
 # not by subclassing (Gradio writes a .pyi stub beside any module that subclasses a component).
 gr.Number.preprocess = gr.Slider.preprocess = lambda self, payload: payload
+_image_preprocess = gr.Image.preprocess
+
+
+def _uploaded_image_path(self, payload):
+    """An uploaded image reaches the studio as its file, undecoded: studio.uploads checks its
+    size from the header before decoding it and refuses bad files with a message, where Gradio
+    would open it first (and answer a decompression bomb with an error naming its cache path)."""
+    if payload is not None and self.type == "filepath" and payload.path and not (payload.url or "").startswith("data:"):
+        return str(payload.path)
+    return _image_preprocess(self, payload)  # webcam and clipboard images arrive as data: URLs
+
+
+gr.Image.preprocess = _uploaded_image_path
 
 
 def handler(fn):
@@ -310,7 +323,7 @@ with gr.Blocks(title="StyleGAN Studio", delete_cache=(600, 3600)) as demo:  # Gr
     with gr.Tab("Project"):
         with gr.Row():
             with gr.Column():
-                photo = gr.Image(label="Your image (upload, webcam or paste)", type="filepath",
+                photo = gr.Image(label="Your image (upload, webcam or paste)", type="filepath", image_mode=None,
                                  sources=["upload", "webcam", "clipboard"], height=280)
                 align = gr.Checkbox(value=False, label="Align the face first (FFHQ crop; face models)")
                 recipe = gr.Radio(list(RECIPES), value="hybrid", label="Recipe")

@@ -438,9 +438,9 @@ class Workspace:
 
     def morph(self, path: str, latents_a, latents_b, frames=60, fps=30) -> Iterator[WalkFrame]:
         """Image2StyleGAN morphing: a video from projection A to projection B (linear in W+)."""
-        a, b = self._latent(latents_a, "image A"), self._latent(latents_b, "image B")
         frames = inputs.integer(frames, "frames", 2, MAX_FRAMES)
         fps = inputs.integer(fps, "frames per second", 1, 60)
+        a, b = self._latent(latents_a, "image A"), self._latent(latents_b, "image B")
         ws = proj.morph(a, b, frames)
         batch = default_batch(self.G)
         with Mp4Writer(path, fps=fps) as writer:
@@ -454,12 +454,12 @@ class Workspace:
     def expression_transfer(self, target, neutral, expressive, strength=1.0, first=0, last=-1) -> tuple[PIL.Image.Image, torch.Tensor]:
         """Image2StyleGAN expression transfer: target + strength * (expressive - neutral) on ws
         first..last; returns target | result and the result's latent."""
-        t = self._latent(target, "target")
-        n = self._latent(neutral, "neutral face")
-        e = self._latent(expressive, "expressive face")
         last = self.num_ws - 1 if isinstance(last, int) and not isinstance(last, bool) and last == -1 else last
         layers = self.w_range(first, last)
         strength = inputs.number(strength, "strength", -3, 3)
+        t = self._latent(target, "target")
+        n = self._latent(neutral, "neutral face")
+        e = self._latent(expressive, "expressive face")
         out = proj.expression_transfer(t, n, e, strength, layers)
         return image_grid(synthesize(self.G, torch.cat([t, out])), 1, 2), out
 

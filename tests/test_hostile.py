@@ -88,6 +88,24 @@ def files(tmp_path_factory):
     made["nan-latents.npz"] = str(uploads / "nan-latents.npz")
     np.savez(uploads / "wrong-latents.npz", w=np.zeros((2, 18, 512), np.float32))
     made["wrong-latents.npz"] = str(uploads / "wrong-latents.npz")
+    # Images for the Project tab.
+    from test_uploads import declared_png
+    made["50mp.png"] = str(declared_png(uploads / "50mp.png", 8000, 6250))
+    made["bomb.png"] = str(declared_png(uploads / "bomb.png", 100_000, 100_000))
+    made["not-an-image.png"] = str(uploads / "not-an-image.png")
+    (uploads / "not-an-image.png").write_bytes(b"#!/bin/sh\nrm -rf /\n" * 50)
+    import PIL.Image
+    buf = uploads / "whole.png"
+    PIL.Image.fromarray(np.random.default_rng(0).integers(0, 255, (300, 300, 3), dtype=np.uint8)).save(buf)
+    (uploads / "truncated.png").write_bytes(buf.read_bytes()[:20000])
+    made["truncated.png"] = str(uploads / "truncated.png")
+    PIL.Image.new("RGB", (8, 8)).save(uploads / "tiny.png")
+    made["tiny.png"] = str(uploads / "tiny.png")
+    PIL.Image.new("RGB", (120, 120), (200, 30, 30)).save(uploads / "red.png")
+    made["red.png"] = str(uploads / "red.png")
+    with open(uploads / "huge.jpg", "wb") as f:  # sparse: 30 MB, above the 25 MB limit
+        f.truncate(30 << 20)
+    made["huge.jpg"] = str(uploads / "huge.jpg")
     return {"root": root, "allowed": str(allowed), "folders": folders, **made}
 
 
@@ -304,6 +322,9 @@ NUMERIC_CASES = [  # endpoint, the arguments after the model, index of the field
     ("direction", [1, "SeFa", 0, None, 3, 0, 9, 0.7, 0, None], 6, "last w (layers)"),
     ("stylespace", [1, "b16.conv1", 3, 10, 0.7, 0], 2, "channel of b16.conv1"),
     ("stylespace", [1, "b16.conv1", 3, 10, 0.7, 0], 3, "strength"),
+    ("project", [None, False, "image2stylegan", 10, 0, False], 3, "steps"),
+    ("project", [None, False, "image2stylegan", 10, 0, False], 4, "seed"),
+    ("expression_transfer", [None, None, None, 1.0], 3, "strength"),
 ]
 
 
@@ -312,8 +333,8 @@ NUMERIC_CASES = [  # endpoint, the arguments after the model, index of the field
 def test_every_numeric_field_refuses_nonsense_by_name(app, endpoint, args, index, field, bad):
     if bad == "-7" and (field == "rotate" or (endpoint == "stylespace" and field == "strength")):
         pytest.skip("-7 is a valid value here")
-    if bad == "null" and field == "class":
-        pytest.skip("null class: the model's default class")
+    if bad == "null" and field in ("class", "steps"):
+        pytest.skip("null: the model's default class, the recipe's steps")
     values = [json.dumps(v) for v in ["avataaars-64", "", None] + args]
     values[3 + index] = bad
     with Peak(app["proc"]) as mem:
@@ -321,6 +342,36 @@ def test_every_numeric_field_refuses_nonsense_by_name(app, endpoint, args, index
     assert kind == "error", (endpoint, field, bad, message)
     assert mem.growth < REFUSED_BUDGET
     assert isinstance(message, str) and message.startswith(field) and ("must be" in message), message
+
+
+# --- images for the Project tab ------------------------------------------------------------
+
+@pytest.mark.parametrize("name, message", [
+    ("50mp.png", "50 megapixels); at most 40 megapixels"),
+    ("bomb.png", "megapixels"),
+    ("not-an-image.png", "not an image"),
+    ("truncated.png", "truncated or damaged"),
+    ("tiny.png", "at least 16 pixels a side"),
+    ("huge.jpg", "30 MB; images up to 25 MB"),
+])
+def test_hostile_images_are_refused_with_a_message(app, files, name, message):
+    text, seconds = refused(app, files, "/project", *MODEL, gradio_client.handle_file(files[name]), False, "encoder",
+                            None, 0, False)
+    assert message in text and seconds < 10, text
+
+
+def test_projection_choices_are_checked(app, files):
+    red = gradio_client.handle_file(files["red.png"])
+    text, _ = refused(app, files, "/project", *MODEL, red, True, "encoder", None, 0, False)
+    assert "no face was found" in text
+    kind, message = raw_call(app, "project", {"data": ["avataaars-64", "", None, {"path": files["red.png"],
+                             "meta": {"_type": "gradio.FileData"}}, False, "encoder", None, 0, False]})
+    assert kind == "error" and "root:" not in str(message)  # a server path is not an upload
+    text, _ = refused(app, files, "/project", *MODEL, None, False, "encoder", None, 0, False)
+    assert "upload an image first" in text
+    text, _ = refused(app, files, "/morph", *MODEL, gradio_client.handle_file(files["nan-latents.npz"]),
+                      gradio_client.handle_file(files["wrong-latents.npz"]), 10, 10)
+    assert "image A: these latents contain NaN" in text
 
 
 def test_nan_latents_in_a_seed_list_and_odd_text(app, files):
