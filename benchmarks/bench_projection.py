@@ -130,6 +130,7 @@ def quality(data, n=50, out=RESULTS, long_steps=1000):
 
 def speed(out=RESULTS, timed=3):
     from bench_generate import config_f
+
     from editing.encoder import load_encoder
     from metrics.classifier import load
     torch.manual_seed(0)

@@ -124,8 +124,9 @@ def _area_resize(x, size):
 def lpips_distance(state: Optional[dict], resize: int = 256) -> Distance:
     """LPIPS (VGG16, calibrated v0.1 layers from the lpips wheel) on images area-resized to
     `resize` when larger, as NVIDIA's projector does."""
-    import lpips
     import warnings
+
+    import lpips
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # lpips passes torchvision's deprecated `pretrained`
         model = lpips.LPIPS(net="vgg", pretrained=True, pnet_rand=True, verbose=False)

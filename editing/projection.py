@@ -25,6 +25,7 @@ editing/perceptual.py, and every result's `distance` names what was used.
 """
 from __future__ import annotations
 
+import collections
 import dataclasses
 import math
 from dataclasses import dataclass, field
@@ -274,10 +275,8 @@ def project(G, image, recipe: Union[str, Recipe] = "hybrid", steps: Optional[int
             **options) -> Projection:
     """The final state of projection_steps: .ws [N, num_ws, w_dim], .image (PIL, the first),
     .images, .history (loss, distance and PSNR per step), .noise (optimised buffers), .distance."""
-    last = None
-    for last in projection_steps(G, image, recipe, steps, seed, preview_every=1 << 30, **options):
-        pass
-    return last
+    states = projection_steps(G, image, recipe, steps, seed, preview_every=1 << 30, **options)
+    return collections.deque(states, maxlen=1)[0]  # the last (done) state
 
 
 def _record(step, loss, dist, images, target) -> dict:

@@ -22,6 +22,7 @@ import PIL.Image
 import torch
 
 from editing import MAX_SEED
+from editing import projection as proj
 from editing.directions import apply_direction, attribute_direction, direction_std, ganspace, sefa
 from editing.generate import (
     MAX_IMAGES,
@@ -33,7 +34,6 @@ from editing.generate import (
     seeds_to_z,
     synthesize,
 )
-from editing import projection as proj
 from editing.latents import PRESETS, mixing_preset, mixing_ws, preset_label, render_mixing_grid, seeds_to_ws
 from editing.stylespace import edit_styles, style_layers, style_statistics
 from editing.video import Mp4Writer, num_frames, walk_frames

@@ -169,6 +169,7 @@ def test_bf16_projection_runs(G, target):
 
 def test_a_pil_image_of_any_shape_is_cropped_and_resized(G):
     import PIL.Image
+
     from editing.projection import to_target
     x = to_target(PIL.Image.new("RGB", (300, 200), (255, 0, 0)), G)
     assert x.shape == (1, 3, 64, 64) and torch.allclose(x[0, 0], torch.ones(64, 64))
