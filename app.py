@@ -324,14 +324,14 @@ with gr.Blocks(title="StyleGAN Studio", delete_cache=(600, 3600)) as demo:  # Gr
         with gr.Row():
             with gr.Column():
                 photo = gr.Image(label="Your image (upload, webcam or paste)", type="filepath", image_mode=None,
-                                 sources=["upload", "webcam", "clipboard"], height=280)
+                                 sources=["upload", "webcam", "clipboard"], height=280, elem_id="photo")
                 align = gr.Checkbox(value=False, label="Align the face first (FFHQ crop; face models)")
                 recipe = gr.Radio(list(RECIPES), value="hybrid", label="Recipe")
                 gr.Markdown("**encoder**: one pass, instant · **hybrid**: encoder start + 100 steps · "
                             "**nvidia**: W, 1000 steps · **image2stylegan**: W+, 5000 steps")
                 with gr.Row():
-                    proj_steps = gr.Number(value=None, precision=0, minimum=0, maximum=MAX_PROJECTION_STEPS,
-                                           label="Steps (empty: the recipe's)")
+                    proj_steps = gr.Number(value=0, precision=0, minimum=0, maximum=MAX_PROJECTION_STEPS,
+                                           label="Steps (0: the recipe's)")
                     proj_seed = gr.Number(value=0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed")
                 make_video = gr.Checkbox(value=False, label="Also make a video of the optimisation")
                 with gr.Row():
@@ -343,8 +343,9 @@ with gr.Blocks(title="StyleGAN Studio", delete_cache=(600, 3600)) as demo:  # Gr
                                            elem_classes="enlarge")
                     proj_image = gr.Image(label="Projection", type="filepath", format="png", height=240,
                                           elem_classes="enlarge", buttons=["download"])
-                proj_info = gr.Markdown()
-                proj_npz = gr.File(label="Latent (.npz: 'w', plus optimised noise) — now the Directions tab's latent")
+                proj_info = gr.Markdown(elem_id="proj-info")
+                proj_npz = gr.File(label="Latent (.npz: 'w', plus optimised noise) — now the Directions tab's latent",
+                                   elem_id="proj-npz")
                 proj_video = gr.Video(label="Optimisation (MP4)", format="mp4", height=240)
                 with gr.Row():
                     to_a = gr.Button("Use as A")

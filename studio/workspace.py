@@ -366,8 +366,8 @@ class Workspace:
         if proj.RECIPES[recipe].init == "encoder" and self.encoder is None:
             raise StudioError(f"the {recipe} recipe needs an encoder, and none has been trained for this model "
                               "(training/train_encoder.py makes one): use nvidia or image2stylegan")
-        if steps is not None and steps != "":
-            steps = inputs.integer(steps, "steps", 0 if recipe == "encoder" else 1, MAX_PROJECTION_STEPS)
+        if steps is not None and steps != "":  # 0 (or nothing): the recipe's own number
+            steps = inputs.integer(steps, "steps", 0, MAX_PROJECTION_STEPS) or None
         if recipe == "encoder":
             steps = 0
         seed = inputs.integer(seed, "seed", 0, MAX_SEED)

@@ -67,6 +67,38 @@ def test_directions_tab_edits(page, shots):
         page.screenshot(path=os.path.join(shots, "4-directions.png"), full_page=True)
 
 
+@pytest.fixture(scope="module")
+def avatar(tmp_path_factory):
+    """A face the embedded model made (seed 21), as a visitor's PNG, enlarged to 200 px."""
+    import stylegan
+    from editing.generate import generate_images
+    path = tmp_path_factory.mktemp("photo") / "avatar.png"
+    generate_images(stylegan.load("avataaars-64", device="cpu"), [21], 0.7)[0].resize((200, 200)).save(path)
+    return str(path)
+
+
+def test_project_tab_projects_an_upload_and_stop_stops(page, shots, avatar):
+    page.get_by_role("tab", name="Project").click()
+    page.locator("#photo input[type=file]").set_input_files(avatar)
+    page.get_by_role("button", name="Project", exact=True).click()
+    try:
+        page.get_by_text("hybrid, 100 steps").wait_for(timeout=120_000)
+        page.locator("#proj-npz").get_by_text("projection").first.wait_for(timeout=30_000)  # the latent's download
+    finally:
+        page.screenshot(path=os.path.join(shots, "6-project.png"), full_page=True)
+    # Stop: a 5000-step run shows its progress, then stops when asked and stays stopped.
+    page.get_by_label("image2stylegan").check()
+    page.get_by_role("button", name="Project", exact=True).click()
+    info = page.locator("#proj-info")
+    page.get_by_text("step ").first.wait_for(timeout=60_000)
+    page.get_by_role("button", name="Stop").click()
+    page.wait_for_timeout(3000)
+    before = info.inner_text()
+    page.wait_for_timeout(3000)
+    assert info.inner_text() == before and "5000 steps" not in before, before
+    page.get_by_label("hybrid").check()
+
+
 def test_bad_input_shows_a_message_not_a_trace(page, shots):
     page.get_by_role("tab", name="Generate").click()
     box = page.get_by_label("Seeds (e.g. 0-7 or 1,5,9; at most 64)")
