@@ -145,18 +145,18 @@ def preset_layers(choice, text, upload, preset):
 
 
 @handler
-def style_mix(choice, text, upload, row_seeds, col_seeds, preset, first, last, psi, noise_mode, class_idx):
+def style_mix(choice, text, upload, row_seeds, col_seeds, preset, first, last, psi, noise_mode, class_idx, latents=None):
     w = studio.workspace(choice, text, upload)
-    grid, cells, note = w.style_mix(row_seeds, col_seeds, preset, first, last, psi, noise_mode, class_idx)
+    grid, cells, note = w.style_mix(row_seeds, col_seeds, preset, first, last, psi, noise_mode, class_idx, latents)
     return png(grid, "style_mixing.png"), w.save_latents(studio.files.path("mixed_latents.npz"), cells), note
 
 
 @handler
 def interpolate(choice, text, upload, seeds, frames_per_key, fps, rows, cols, loop, psi, noise_mode, class_idx,
-                progress=gr.Progress()):
+                latents=None, progress=gr.Progress()):
     w = studio.workspace(choice, text, upload)
     for f in w.walk(studio.files.path("walk.mp4"), seeds, frames_per_key, fps, rows, cols, loop, psi, noise_mode,
-                    class_idx):
+                    class_idx, latents):
         progress((f.count, f.total), desc="rendering frames")
         if f.path:
             yield f.path, png(f.frame, "frame.png"), f"{f.total} frames at {int(fps)} fps"
@@ -186,13 +186,13 @@ def project(choice, text, upload, image, align, recipe, steps, seed, make_video,
         progress((u.step, u.steps), desc="projecting")
         if u.done:
             npz = w.save_projection(studio.files.path("projection.npz"), u.ws, u.noise)
-            yield png(u.target, "target.png"), png(u.preview, "projection.png"), u.note, npz, u.video, npz
+            yield png(u.target, "target.png"), png(u.preview, "projection.png"), u.note, npz, u.video, npz, npz, npz
         elif u.preview is not None:  # at most one a second; between them the loop runs on
             last = u.history[-1] if u.history else {}
             status = f"step {u.step} of {u.steps}" + (f", PSNR {last['psnr']:.2f} dB" if "psnr" in last else "")
             target = gr.skip() if target_shown else png(u.target, "target.png")
             target_shown = True
-            yield target, png(u.preview, "preview.png"), status, gr.skip(), gr.skip(), gr.skip()
+            yield (target, png(u.preview, "preview.png"), status) + (gr.skip(),) * 5
 
 
 @handler
@@ -262,6 +262,8 @@ with gr.Blocks(title="StyleGAN Studio", delete_cache=(600, 3600)) as demo:  # Gr
             with gr.Column():
                 row_seeds = gr.Textbox(value="1-4", label="Row seeds (the base images, at most 8)")
                 col_seeds = gr.Textbox(value="10-13", label="Column seeds (the styles, at most 8)")
+                mix_latents = gr.File(label="…and latents as the first row (.npz; a projection lands here)",
+                                      file_types=[".npz"], type="filepath")
                 preset = gr.Radio([(p, p) for p in PRESETS] + [("custom range", "custom")], value="middle",
                                   label="Styles taken from the columns")
                 with gr.Row():
@@ -283,6 +285,8 @@ with gr.Blocks(title="StyleGAN Studio", delete_cache=(600, 3600)) as demo:  # Gr
                 with gr.Row():
                     grid_rows = gr.Number(value=1, precision=0, minimum=1, maximum=4, label="Grid rows")
                     grid_cols = gr.Number(value=1, precision=0, minimum=1, maximum=4, label="Grid columns")
+                walk_latents = gr.File(label="…starting from latents (.npz, 1x1 grid; a projection lands here)",
+                                       file_types=[".npz"], type="filepath")
                 loop = gr.Checkbox(value=True, label="Loop")
                 walk_noise = gr.Radio(list(NOISE_MODES), value="const", label="Noise")
                 gr.Markdown(f"At most {MAX_FRAMES} frames per video.")
@@ -344,7 +348,7 @@ with gr.Blocks(title="StyleGAN Studio", delete_cache=(600, 3600)) as demo:  # Gr
                     proj_image = gr.Image(label="Projection", type="filepath", format="png", height=240,
                                           elem_classes="enlarge", buttons=["download"])
                 proj_info = gr.Markdown(elem_id="proj-info")
-                proj_npz = gr.File(label="Latent (.npz: 'w', plus optimised noise) — now the Directions tab's latent",
+                proj_npz = gr.File(label="Latent (.npz: 'w' and optimised noise); Directions, Style mixing, Interpolate take it",
                                    elem_id="proj-npz")
                 proj_video = gr.Video(label="Optimisation (MP4)", format="mp4", height=240)
                 with gr.Row():
@@ -384,16 +388,19 @@ with gr.Blocks(title="StyleGAN Studio", delete_cache=(600, 3600)) as demo:  # Gr
     run_gen.click(generate_seeds, model + [seeds, psi, cutoff, noise_mode, class_idx, tx, ty, rot], [gallery, gen_npz],
                   api_name="generate_seeds", **LONG)
     preset.change(preset_layers, model + [preset], [mix_start, mix_end], api_name="preset_layers", **QUICK)
-    run_mix.click(style_mix, model + [row_seeds, col_seeds, preset, mix_start, mix_end, psi, noise_mode, class_idx],
+    run_mix.click(style_mix, model + [row_seeds, col_seeds, preset, mix_start, mix_end, psi, noise_mode, class_idx,
+                                      mix_latents],
                   [mix_image, mix_npz, mix_info], api_name="style_mix", **EDIT)
     run_walk.click(interpolate, model + [walk_seeds, frames_per_key, fps, grid_rows, grid_cols, loop, psi, walk_noise,
-                                         class_idx], [video, walk_preview, walk_info], api_name="interpolate", **LONG)
+                                         class_idx, walk_latents], [video, walk_preview, walk_info], api_name="interpolate",
+                   **LONG)
     run_dir.click(direction, model + [dir_seed, method, index, attribute, strength, dir_start, dir_end, psi, class_idx,
                                       dir_latents], [strip, dir_npz, dir_info], api_name="direction", **EDIT)
     run_style.click(stylespace, model + [dir_seed, style_layer, channel, style_strength, psi, class_idx], [style_image],
                     api_name="stylespace", **EDIT)
     proj_event = run_proj.click(project, model + [photo, align, recipe, proj_steps, proj_seed, make_video],
-                                [proj_target, proj_image, proj_info, proj_npz, proj_video, dir_latents],
+                                [proj_target, proj_image, proj_info, proj_npz, proj_video, dir_latents, mix_latents,
+                                 walk_latents],
                                 api_name="project", **PROJECT)
     stop_proj.click(None, None, None, cancels=[proj_event])
     for button, slot in ((to_a, slot_a), (to_b, slot_b), (to_c, slot_c)):

@@ -74,12 +74,15 @@ def mix(ws_base: torch.Tensor, ws_style: torch.Tensor, layers: Sequence[int]) ->
 
 @torch.no_grad()
 def mixing_ws(G, row_seeds: Sequence[int], col_seeds: Sequence[int], layers: Sequence[int],
-              truncation_psi: float = 1.0, class_idx: Optional[int] = None):
+              truncation_psi: float = 1.0, class_idx: Optional[int] = None, row_latents: Optional[torch.Tensor] = None):
     """The latents of a style-mixing grid: cells [len(cols) * len(rows), num_ws, w_dim], column
-    by column (cell (r, c) at c * len(rows) + r: row seed r with `layers` from column seed c),
-    and the rows' and columns' own W+."""
+    by column (cell (r, c) at c * len(rows) + r: row r with `layers` from column seed c), and the
+    rows' and columns' own W+. row_latents [K, num_ws, w_dim] (a projection, say) are the first
+    K rows, before the row seeds'."""
     all_ws = seeds_to_ws(G, list(row_seeds) + list(col_seeds), truncation_psi, class_idx=class_idx)
     row_ws, col_ws = all_ws[:len(row_seeds)], all_ws[len(row_seeds):]
+    if row_latents is not None:
+        row_ws = torch.cat([row_latents.to(row_ws), row_ws])
     cells = torch.cat([mix(row_ws, col_ws[j:j + 1], layers) for j in range(len(col_seeds))])
     return cells, row_ws, col_ws
 

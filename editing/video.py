@@ -44,15 +44,21 @@ def num_frames(num_keys: int, frames_per_key: int, loop: bool = True) -> int:
 @torch.no_grad()
 def walk_frames(G, seeds: Sequence[int], frames_per_key: int = 30, truncation_psi: float = 1.0, loop: bool = True,
                 grid: tuple[int, int] = (1, 1), noise_mode: str = "const", batch_size: Optional[int] = None,
-                class_idx: Optional[int] = None) -> Iterator[torch.Tensor]:
+                class_idx: Optional[int] = None, start: Optional[torch.Tensor] = None) -> Iterator[torch.Tensor]:
     """Frames [C, H*rows, W*cols] of a walk through the seeds' latents. With grid (rows, cols),
-    seeds are split into rows*cols cells (as gen_video.py: cell i walks seeds i, i + cells, ...)."""
+    seeds are split into rows*cols cells (as gen_video.py: cell i walks seeds i, i + cells, ...).
+    start [1, num_ws, w_dim] (a projection, say): the first keyframe, before the seeds' (1x1 only)."""
     rows, cols = grid
     cells = rows * cols
     batch_size = batch_size or default_batch(G)
-    if len(seeds) < 2 * cells or len(seeds) % cells:
+    if start is not None and cells != 1:
+        raise ValueError("a walk from given latents takes a 1x1 grid")
+    keys = len(seeds) + (0 if start is None else 1)
+    if keys < 2 * cells or len(seeds) % cells:
         raise ValueError(f"a {rows}x{cols} grid needs a multiple of {cells} seeds, at least {2 * cells}")
     ws = seeds_to_ws(G, list(seeds), truncation_psi, class_idx=class_idx)  # [K * cells, num_ws, w_dim]
+    if start is not None:
+        ws = torch.cat([start[:1].to(ws), ws])
     keys = ws.reshape(-1, cells, *ws.shape[1:])  # [K, cells, ...]
     paths = [spline_ws(keys[:, c], frames_per_key, loop) for c in range(cells)]  # cells x [T, ...]
     T = len(paths[0])

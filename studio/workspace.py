@@ -228,12 +228,14 @@ class Workspace:
         return mixing_preset(self.G, preset) if preset in PRESETS else self.w_range(first, last, "custom range")
 
     def style_mix(self, row_seeds, col_seeds, preset="middle", first=None, last=None, psi=0.7, noise_mode=None,
-                  class_idx=None) -> tuple[PIL.Image.Image, torch.Tensor, str]:
-        """The official style-mixing grid; returns it, the cells' latents and a note."""
-        rows = self.seeds(row_seeds, "row seeds", MAX_MIX_SEEDS)
+                  class_idx=None, latents=None) -> tuple[PIL.Image.Image, torch.Tensor, str]:
+        """The official style-mixing grid; returns it, the cells' latents and a note. latents
+        (an .npz, e.g. a projection): its first latent is the first row, before the row seeds'."""
+        extra = self.latents(latents)[:1] if latents else None
+        rows = self.seeds(row_seeds, "row seeds", MAX_MIX_SEEDS - (extra is not None))
         cols = self.seeds(col_seeds, "column seeds", MAX_MIX_SEEDS)
         layers = self.mixing_layers(preset, first, last)
-        cells, row_ws, col_ws = mixing_ws(self.G, rows, cols, layers, self.psi(psi), self.class_index(class_idx))
+        cells, row_ws, col_ws = mixing_ws(self.G, rows, cols, layers, self.psi(psi), self.class_index(class_idx), extra)
         grid, row_img, col_img = render_mixing_grid(self.G, cells, row_ws, col_ws, self.noise(noise_mode))
         note = f"ws {layers[0]}-{layers[-1]} from the columns" if layers else "no ws mixed at this resolution"
         return mixing_grid_image(grid, row_img, col_img), cells, note
@@ -241,23 +243,28 @@ class Workspace:
     # --- Interpolate ----------------------------------------------------------------------
 
     def walk(self, path: str, seeds, frames_per_key=30, fps=30, grid_rows=1, grid_cols=1, loop=True, psi=0.7,
-             noise_mode=None, class_idx=None) -> Iterator[WalkFrame]:
+             noise_mode=None, class_idx=None, latents=None) -> Iterator[WalkFrame]:
         """A looping walk through keyframe seeds, written to `path` as H.264 MP4 a frame at a
-        time; yields every frame (the last one carries the path)."""
+        time; yields every frame (the last one carries the path). latents (an .npz, e.g. a
+        projection): the walk starts from its first latent (1x1 grid)."""
         rows = inputs.integer(grid_rows, "grid rows", 1, MAX_GRID)
         cols = inputs.integer(grid_cols, "grid columns", 1, MAX_GRID)
         fpk = inputs.integer(frames_per_key, "frames per keyframe", 2, 120)
         fps = inputs.integer(fps, "frames per second", 1, 60)
         loop = inputs.flag(loop, "loop")
         cells = rows * cols
+        start = self.latents(latents)[:1] if latents else None
+        if start is not None and cells != 1:
+            raise StudioError("a walk from latents takes a 1x1 grid")
         seed_list = self.seeds(seeds, "keyframe seeds", 16 * cells)
-        if len(seed_list) < 2 * cells or len(seed_list) % cells:
+        keys = len(seed_list) + (start is not None)
+        if keys < 2 * cells or len(seed_list) % cells:
             raise StudioError(f"a {rows}x{cols} grid needs a multiple of {cells} keyframe seeds, at least {2 * cells}")
-        total = num_frames(len(seed_list) // cells, fpk, loop)
+        total = num_frames(keys // cells, fpk, loop)
         if total > MAX_FRAMES:
             raise StudioError(f"that is {total} frames; at most {MAX_FRAMES} per video (fewer seeds or frames per keyframe)")
         frames = walk_frames(self.G, seed_list, fpk, self.psi(psi), loop, (rows, cols), self.noise(noise_mode),
-                             class_idx=self.class_index(class_idx))
+                             class_idx=self.class_index(class_idx), start=start)
         with Mp4Writer(path, fps=fps) as writer:
             for frame in frames:
                 rgb = writer.write(frame)

@@ -93,7 +93,7 @@ def test_project_and_what_to_do_with_projections(app_url, tmp_path):
     for photo, recipe, steps in ((photos[0], "encoder", None), (photos[1], "image2stylegan", 12)):
         job = client.submit(*MODEL, gradio_client.handle_file(str(photo)), False, recipe, steps, 0, True,
                             api_name="/project")
-        target, projection, note, npz, video, current = job.result()
+        target, projection, note, npz, video, current, _, _ = job.result()  # the last three: the other tabs' latents
         assert Image.open(target).size == (64, 64) and Image.open(projection).size == (64, 64)
         assert note.startswith(recipe) and "PSNR" in note and current is not None
         with np.load(npz) as f:
@@ -103,6 +103,12 @@ def test_project_and_what_to_do_with_projections(app_url, tmp_path):
         npzs.append(gradio_client.handle_file(npz))
     strip, _, _ = client.predict(*MODEL, 0, "SeFa", 0, None, 3, 0, 9, 0.7, 0, npzs[0], api_name="/direction")
     assert Image.open(strip).size == (5 * 64, 64)
+    grid, mixed, _ = client.predict(*MODEL, "1-2", "10-11", "middle", 0, 0, 0.7, "const", 0, npzs[0], api_name="/style_mix")
+    assert Image.open(grid).size == (3 * 64, 4 * 64)  # the projection is the first of three rows
+    with np.load(mixed) as f, np.load(npzs[0]["path"]) as p:
+        assert np.allclose(f["w"][0, :4], p["w"][0, :4])  # its coarse ws kept in the first cell
+    video, _, note = client.predict(*MODEL, "5", 4, 10, 1, 1, True, 0.7, "const", 0, npzs[0], api_name="/interpolate")
+    assert "8 frames" in note  # from the projection to seed 5 and back
     video, note = client.predict(*MODEL, npzs[0], npzs[1], 8, 10, api_name="/morph")
     with av.open(video["video"] if isinstance(video, dict) else video) as f:
         assert sum(1 for _ in f.decode(video=0)) == 8
