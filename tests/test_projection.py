@@ -294,3 +294,46 @@ def test_encoder_training_runs_and_resumes(tmp_path, G):
     assert step == 6
     lines = (tmp_path / "run" / "log.jsonl").read_text().splitlines()
     assert [eval(line.replace("null", "None"))["step"] for line in lines] == [2, 4, 6]
+
+
+# --- the studio's Project methods ------------------------------------------------------------
+
+def _photo(tmp_path, G):
+    import PIL.Image
+    path = tmp_path / "photo.png"
+    PIL.Image.fromarray(np.asarray(synthesize(G, seeds_to_ws(G, [3], 0.7)).add(1).mul(127.5).clamp(0, 255)[0]
+                                   .permute(1, 2, 0).to(torch.uint8))).resize((100, 100)).save(path)
+    return str(path)
+
+
+def test_a_model_without_an_encoder_says_so(G, tmp_path):
+    from studio import StudioError, Workspace
+    w = Workspace(G, "no-encoder")
+    assert w.recipes() == ["nvidia", "image2stylegan"] and w.default_recipe() == "nvidia"
+    with pytest.raises(StudioError, match="none has been trained for this model"):
+        list(w.project(_photo(tmp_path, G), "hybrid"))
+    with pytest.raises(StudioError, match="recipe must be one of"):
+        list(w.project(_photo(tmp_path, G), "magic"))
+
+
+def test_a_projection_stops_at_its_time_limit_with_what_it_has(G, tmp_path):
+    from studio import Workspace
+    w = Workspace(G, "avataaars-64")
+    updates = list(w.project(_photo(tmp_path, G), "image2stylegan", steps=5000, time_limit=1.0))
+    last = updates[-1]
+    assert last.done and "stopped after 1 s" in last.note and last.step < 5000
+    assert last.ws.shape == (1, G.num_ws, G.w_dim) and last.preview.size == (64, 64)
+    previews = sum(u.preview is not None for u in updates[:-1])
+    assert updates[0].preview is not None and previews <= 2 < len(updates)  # progress every step, previews once a second
+    path = w.save_projection(str(tmp_path / "p.npz"), last.ws, last.noise)
+    with np.load(path) as f:
+        assert list(f) == ["w"]  # W+ recipes optimise no noise
+
+
+def test_nvidia_projection_saves_its_noise(G, tmp_path):
+    from studio import Workspace
+    w = Workspace(G, "avataaars-64")
+    last = list(w.project(_photo(tmp_path, G), "nvidia", steps=3))[-1]
+    path = w.save_projection(str(tmp_path / "p.npz"), last.ws, last.noise)
+    with np.load(path) as f:
+        assert f["w"].shape == (1, G.num_ws, G.w_dim) and sum(k.startswith("noise.") for k in f) == len(last.noise) > 0
