@@ -319,12 +319,12 @@ def test_a_model_without_an_encoder_says_so(G, tmp_path):
 def test_a_projection_stops_at_its_time_limit_with_what_it_has(G, tmp_path):
     from studio import Workspace
     w = Workspace(G, "avataaars-64")
-    updates = list(w.project(_photo(tmp_path, G), "image2stylegan", steps=5000, time_limit=1.0))
+    updates = list(w.project(_photo(tmp_path, G), "image2stylegan", steps=5000, time_limit=3.0))
     last = updates[-1]
-    assert last.done and "stopped after 1 s" in last.note and last.step < 5000
+    assert last.done and "stopped after 3 s" in last.note and last.step < 5000
     assert last.ws.shape == (1, G.num_ws, G.w_dim) and last.preview.size == (64, 64)
     previews = sum(u.preview is not None for u in updates[:-1])
-    assert updates[0].preview is not None and previews <= 2 < len(updates)  # progress every step, previews once a second
+    assert updates[0].preview is not None and previews <= 4  # progress every step, a preview at most once a second
     path = w.save_projection(str(tmp_path / "p.npz"), last.ws, last.noise)
     with np.load(path) as f:
         assert list(f) == ["w"]  # W+ recipes optimise no noise
