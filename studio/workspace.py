@@ -389,7 +389,7 @@ class Workspace:
         target_t = proj.to_target(target, self.G)
         scale = max(1, 256 // self.G.img_resolution)
         start = last_preview = time.monotonic()
-        state = None
+        state, completed = None, False
         try:
             for state in run:
                 now = time.monotonic()
@@ -407,11 +407,12 @@ class Workspace:
                     last_preview = now
                 yield ProjectUpdate(state.step, state.steps, target, state.image if show else None, state.history,
                                     state.distance, note)
+            completed = True
         except FloatingPointError as e:
             raise StudioError(str(e)) from None
         finally:
             run.close()
-            if writer is not None and state is None:
+            if writer is not None and not completed:  # stopped by the visitor, or failed: drop the video
                 writer.container.close()
         video = None
         if writer is not None:

@@ -33,6 +33,8 @@ import torch
 import torch.nn.functional as F
 
 from editing.encoder import Encoder
+from editing.perceptual import classifier_feature_distance
+from editing.projection import psnr, w_statistics
 from ops.images import from_uint8
 
 
@@ -55,23 +57,6 @@ def sample_ws(G, n: int, gen: torch.Generator, psi_range=(0.4, 1.0), mix_prob: f
     return torch.where(take, w[n:, None], ws)
 
 
-class FeatureDistance:
-    """Squared distance between a classifier's pooled features: the in-domain perceptual term."""
-
-    def __init__(self, classifier):
-        self.classifier = classifier.eval().requires_grad_(False)
-
-    def __call__(self, a, b):
-        return (self.classifier.features(a) - self.classifier.features(b)).square().mean(dim=1)
-
-
-def w_spread(G, samples=10_000, seed=123) -> float:
-    """One scalar spread of w, as NVIDIA's projector computes it (RMS distance to the mean)."""
-    from editing.directions import sample_w
-    w = sample_w(G, samples, seed).float()
-    return float(((w - w.mean(0)).square().sum() / samples) ** 0.5)
-
-
 def train(G, run: str, steps: int = 6000, batch: int = 32, lr: float = 1e-3, seed: int = 0, data=None,
           classifier=None, minutes: float = 0, width: int = 32, resolution: int = 64, image_weight: float = 1.0,
           feature_weight: float = 1.0, log_every: int = 50):
@@ -91,13 +76,12 @@ def train(G, run: str, steps: int = 6000, batch: int = 32, lr: float = 1e-3, see
         opt.load_state_dict(state["opt"])
         step = state["step"]
         print(f"resumed at step {step}")
-    spread = w_spread(G)
-    per_dim = spread ** 2 / G.w_dim           # the variance of one coordinate of w
+    per_dim = w_statistics(G)[1] ** 2 / G.w_dim   # the variance of one coordinate of w
     reals = None
     if data:
         from training.avatars import load_split
         reals, _ = load_split(data, "train")
-    feat = FeatureDistance(classifier) if classifier is not None else None
+    feat = classifier_feature_distance(classifier) if classifier is not None else None
     log = open(run / "log.jsonl", "a")
     t0, start_step = time.time(), step
 
@@ -132,9 +116,8 @@ def train(G, run: str, steps: int = 6000, batch: int = 32, lr: float = 1e-3, see
         step += 1
         if step % log_every == 0 or step == steps:
             with torch.no_grad():
-                psnr = float((10 * torch.log10(4 / (img - x).square().mean(dim=[1, 2, 3]))).mean())
-            rec = {"step": step, "latent": float(latent_loss), "pixel": float(pixel), "feature": float(feature),
-                   "psnr": psnr, "s_per_step": (time.time() - t0) / (step - start_step)}
+                rec = {"step": step, "latent": float(latent_loss), "pixel": float(pixel), "feature": float(feature),
+                       "psnr": float(psnr(img, x).mean()), "s_per_step": (time.time() - t0) / (step - start_step)}
             print(json.dumps(rec), flush=True)
             log.write(json.dumps(rec) + "\n")
             log.flush()
