@@ -7,6 +7,10 @@ generator classes. Loaders read data; they never execute code from the file.
   containers; the persistence hook `_reconstruct_persistent_obj` is replaced by one that
   only records the class name, constructor arguments and state (the embedded source is
   ignored). Anything else the pickle asks for is refused, naming what it asked for.
+- TensorFlow-era StyleGAN2 pickles (NVlabs/stylegan2, the TensorFlow stylegan2-ada): the same
+  unpickler maps `dnnlib.tflib.network.Network` to a record of its state (tf_pickles.py), and
+  the moving-average generator `Gs` is converted from its TensorFlow variables. The TensorFlow
+  source the file embeds is never executed.
 - rosinality `.pt` files: `{"g_ema", "latent_avg"}` or training checkpoints that also
   hold `"args"` (an `argparse.Namespace`). Read with `torch.load(weights_only=True)`,
   allowing exactly `argparse.Namespace` besides what that loader allows anyway.
@@ -37,6 +41,7 @@ from .safety import (
 )
 from .stylegan2 import StyleGAN2Generator
 from .stylegan3 import StyleGAN3Generator
+from .tf_pickles import TFNetwork, convert_weights, is_tf_pickle, read_gs
 
 GENERATOR_CLASSES = {cls.__name__: cls for cls in (StyleGAN2Generator, StyleGAN3Generator)}
 __all__ = ["CheckpointError", "UnsafePickleError", "load_file", "load_folder", "load_nvidia_pickle", "load_rosinality"]
@@ -153,18 +158,18 @@ class RestrictedUnpickler(pickle.Unpickler):
         # A class of its own for this load, so a pickle that sets attributes on it
         # cannot change how later loads behave.
         self._easydict = type("EasyDict", (EasyDict,), {})
+        self._tf_network = type("Network", (TFNetwork,), {})
 
     def find_class(self, module, name):
         if (module, name) == ("dnnlib.util", "EasyDict"):
             return self._easydict
+        if (module, name) == ("dnnlib.tflib.network", "Network"):  # a TensorFlow-era pickle: kept as data
+            return self._tf_network
         target = _ALLOWED_GLOBALS.get((module, name))
         if target is None:
-            hint = ""
-            if module.startswith("dnnlib.tflib"):
-                hint = " This looks like a TensorFlow StyleGAN pickle; convert it to PyTorch with the official tools first."
             raise UnsafePickleError(
                 f"Refused to load this pickle: it asks for `{module}.{name}`, which a StyleGAN checkpoint never needs "
-                f"(loading it could run code from the file). Nothing from it was executed.{hint}")
+                f"(loading it could run code from the file). Nothing from it was executed.")
         return target
 
     def persistent_load(self, pid):
@@ -274,9 +279,26 @@ def build_generator(cls, init_kwargs, state_dict):
     return G.eval().requires_grad_(False)
 
 
+def generator_from_tf(top):
+    """The StyleGAN2Generator of a TensorFlow-era pickle's Gs (see tf_pickles.py)."""
+    init_kwargs, variables = read_gs(top)
+    meta = check_architecture(StyleGAN2Generator, init_kwargs)  # a declared giant is refused unallocated
+    expected = meta.state_dict()
+    sd = convert_weights(variables, expected)
+    filters = {k: v for k, v in expected.items() if k not in sd}  # resample filters: made by the constructor
+    check_architecture(StyleGAN2Generator, init_kwargs, {**filters, **sd})
+    G = StyleGAN2Generator(**init_kwargs)
+    sd.update({k: v for k, v in G.state_dict().items() if k in filters})
+    G.load_state_dict(sd, strict=True)
+    return G.eval().requires_grad_(False)
+
+
 def load_nvidia_pickle(path):
+    """An NVIDIA network pickle (PyTorch, or TensorFlow-era StyleGAN2) -> our generator."""
     with open(path, "rb") as f:
         top = read_nvidia_pickle(f)
+    if is_tf_pickle(top):
+        return generator_from_tf(top)
     return generator_from_record(_pick_generator(top))
 
 

@@ -129,3 +129,24 @@ def hub_native_folders(root, config_source):
     big = {**good, "img_resolution": 1024, "synthesis_kwargs": {**good["synthesis_kwargs"], "channel_base": 32768, "channel_max": 512}}
     make("big-corrupt-safetensors", json.dumps(big))  # a real ~120 MB network is built, then its weights fail
     return folders
+
+
+def tf_declared_pickle(evil_marker=None, **static_kwargs) -> bytes:
+    """A ~1 KB TensorFlow-era pickle (G, D, Gs) declaring any generator, with no variables; with
+    evil_marker, its static_kwargs also hold a call of os.system that would create that file
+    (NVIDIA's loader runs it and still returns a network)."""
+    from tf_pickle import _network_class
+    Network = _network_class()
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {evil_marker}",))
+    if evil_marker is not None:
+        static_kwargs["nonlinearity"] = Evil()
+
+    def net(name, func, components=None):
+        return Network({"version": 4, "name": name, "static_kwargs": static_kwargs, "components": components or {},
+                        "build_module_src": "", "build_func_name": func, "variables": []})
+    gs = net("Gs", "G_main", {"mapping": net("G_mapping", "G_mapping"),
+                              "synthesis": net("G_synthesis", "G_synthesis_stylegan2")})
+    return pickle.dumps((gs, net("D", "D_stylegan2"), gs), protocol=4)

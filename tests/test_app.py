@@ -26,6 +26,15 @@ def test_generate_through_the_api(app_url):
     assert "StyleGAN3Generator" in info
 
 
+def test_an_uploaded_tensorflow_pickle_generates(app_url):
+    from PIL import Image
+    client = gradio_client.Client(app_url, verbose=False)
+    upload = gradio_client.handle_file(os.path.join(FIXTURES, "tf-sg2-cond-resnet-32", "network.pkl"))
+    image, info = client.predict("avataaars-64", "", upload, 7, 0.7, "const", 2, api_name="/generate")
+    assert Image.open(image).size == (32, 32)
+    assert "StyleGAN2Generator" in info
+
+
 def test_the_default_model_works_offline(app_url):
     from PIL import Image
     client = gradio_client.Client(app_url, verbose=False)

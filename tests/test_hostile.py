@@ -76,6 +76,8 @@ def files(tmp_path_factory):
         ("terabyte-bytes.pkl", hostile.huge_bytes_pickle()),
         ("lying-storage.pkl", hostile.lying_storage_pickle()),
         ("evil.pkl", hostile.os_system_pickle(root / "pwned")),
+        ("evil-tf.pkl", hostile.tf_declared_pickle(root / "pwned", resolution=64)),
+        ("giant-tf.pkl", hostile.tf_declared_pickle(resolution=8192, fmap_base=1 << 20, fmap_max=4096)),
         ("garbage.pt", os.urandom(4096)),
         ("empty.pkl", b""),
     ]:
@@ -246,6 +248,8 @@ def test_a_config_json_elsewhere_is_never_read(app, files, tmp_path):
     ("terabyte-bytes.pkl", "declares an object of 1.0 TB where only"),
     ("lying-storage.pkl", "declares 1099511627776 elements in 16 bytes"),
     ("evil.pkl", "asks for `posix.system`"),
+    ("evil-tf.pkl", "asks for `posix.system`"),
+    ("giant-tf.pkl", "this server loads networks of at most 2.0 GB"),
     ("zip-bomb.pt", "would inflate to 2.0 GB"),
     ("garbage.pt", "neither a StyleGAN pickle"),
     ("empty.pkl", "neither a StyleGAN pickle"),

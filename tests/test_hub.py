@@ -44,6 +44,8 @@ def hub(tmp_path_factory):
     # A second revision of the same file: another network.
     with open(os.path.join(FIXTURES, "ada-orig-32", "network.pkl"), "rb") as f:
         hub.add_file("nvidia-mirror/stylegan2", "models/ada-skip-64.pkl", f.read(), revision="v2")
+    with open(os.path.join(FIXTURES, "tf-sg2-skip-32", "network.pkl"), "rb") as f:
+        hub.add_file("nvidia-mirror/stylegan2", "models/tf-sg2-skip-32.pkl", f.read())  # a TensorFlow-era pickle
     native = tmp_path_factory.mktemp("native")
     stylegan.load(os.path.join(FIXTURES, "sg3-r-32", "network.pkl"), device="cpu").save_pretrained(native)
     for name in os.listdir(native):
@@ -64,7 +66,8 @@ def test_downloads_through_the_hub_client(hub, tmp_path):
     missing_file = "nvidia-mirror/stylegan2/models/absent.pkl"
     missing_rev = "nvidia-mirror/stylegan2@v9/models/ada-skip-64.pkl"
     src_diffusers = "from_pretrained:studio/sg3-r-32"
-    r = run_client([src_pkl, src_rev, src_native, src_registry, missing_repo, missing_file, missing_rev, src_diffusers,
+    src_tf = "nvidia-mirror/stylegan2/models/tf-sg2-skip-32.pkl"
+    r = run_client([src_pkl, src_rev, src_native, src_registry, missing_repo, missing_file, missing_rev, src_diffusers, src_tf,
                     "--offline", src_pkl, src_native, missing_file], endpoint, tmp_path)
 
     assert r[src_pkl]["ok"] and r[src_pkl]["checksum"] == pytest.approx(local_checksum(PKL), rel=1e-6)
@@ -73,6 +76,8 @@ def test_downloads_through_the_hub_client(hub, tmp_path):
     assert r[src_native]["ok"] and r[src_native]["class"] == "StyleGAN3Generator"
     assert r[src_native]["checksum"] == pytest.approx(local_checksum(os.path.join(FIXTURES, "sg3-r-32", "network.pkl")), rel=1e-6)
     assert r[src_registry]["ok"]
+    assert r[src_tf]["ok"] and r[src_tf]["checksum"] == pytest.approx(
+        local_checksum(os.path.join(FIXTURES, "tf-sg2-skip-32", "network.pkl")), rel=1e-6)
     assert r[src_diffusers]["ok"] and r[src_diffusers]["checksum"] == pytest.approx(r[src_native]["checksum"], rel=1e-6)
     assert not r[missing_repo]["ok"] and "nobody/nothing" in r[missing_repo]["message"] and "no such repo" in r[missing_repo]["message"]
     assert not r[missing_file]["ok"] and "absent.pkl" in r[missing_file]["message"] and "no such file" in r[missing_file]["message"]

@@ -35,8 +35,9 @@ def test_save_pretrained_round_trip_is_identical(name, tmp_path):
     assert torch.equal(outputs(G), outputs(G3))
 
 
-def test_convert_cli_round_trip_is_identical(tmp_path):
-    src = source_file("rosinality-64")
+@pytest.mark.parametrize("name", ["rosinality-64", "tf-sg2-cond-resnet-32"])
+def test_convert_cli_round_trip_is_identical(name, tmp_path):
+    src = source_file(name)
     out = tmp_path / "converted"
     res = subprocess.run([sys.executable, "-m", "stylegan.convert", src, str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
