@@ -12,8 +12,8 @@ image2stylegan's curves are read off one long run each (image2stylegan's lr is c
 curve is exactly that of shorter runs; nvidia's schedule depends on the run's length, so a
 separate 100-step run is reported too); hybrid is run once per step budget. Offline, every
 recipe uses the fallback distance (pixel + MS-SSIM + classifier features): the results file
-names it. Then editability: the classifier's "smiling" direction in W, applied at the same
-strength to generated faces and to the projections; the change of the classifier's P(smile).
+names it. Then editability: the classifier's SMILE and BLACK-skin directions in W, applied at the
+same strength to generated faces and to the projections; the change of the classifier's P(class).
 
 speed: seconds per optimisation step, fp32 and bf16 (autocast), batch 1: the embedded model
 with its real distance, and StyleGAN2 config-f networks at 256 and 1024 px (random weights) with
@@ -67,16 +67,39 @@ def curve(G, target, recipe, steps, checkpoints, classifier, encoder):
     return out, final
 
 
-def smile_probability(G, classifier, ws):
+def class_probability(G, classifier, ws, attribute, value):
     from editing.generate import synthesize
     with torch.no_grad():
-        logits = classifier(synthesize(G, ws))["mouth_type"]
-    smile = classifier.attributes["mouth_type"].index("SMILE")
-    return logits.softmax(dim=1)[:, smile]
+        logits = classifier(synthesize(G, ws))[attribute]
+    return logits.softmax(dim=1)[:, classifier.attributes[attribute].index(value)]
+
+
+EDITS = (("mouth_type", "SMILE"), ("skin_color", "BLACK"))  # an expression and a colour
+EDIT_STRENGTH = 3.0  # standard deviations of W along the direction, on every w
+
+
+def editability(G, classifier, sets: dict) -> dict:
+    """For each attribute direction (editing.directions.attribute_direction), the mean change of
+    the classifier's probability of that class when the direction is applied at EDIT_STRENGTH,
+    for each set of latents (generated faces and each recipe's projections)."""
+    from editing.directions import apply_direction, attribute_direction
+    out = {}
+    for attribute, value in EDITS:
+        fit = attribute_direction(G, classifier, attribute, value)
+        d, unit = fit["direction"], fit["std"]
+        res = {}
+        for name, ws in sets.items():
+            before = class_probability(G, classifier, ws, attribute, value)
+            after = class_probability(G, classifier, apply_direction(ws, d, EDIT_STRENGTH * unit, range(G.num_ws)),
+                                      attribute, value)
+            res[name] = {"before": round(float(before.mean()), 3), "after": round(float(after.mean()), 3),
+                         "change": round(float((after - before).mean()), 3)}
+            print(attribute, value, name, res[name], flush=True)
+        out[f"{attribute}={value}"] = res
+    return out
 
 
 def quality(data, n=50, out=RESULTS, long_steps=1000):
-    from editing.directions import apply_direction, attribute_direction
     from editing.encoder import load_encoder
     from metrics.classifier import load
     from training.avatars import load_split
@@ -91,7 +114,7 @@ def quality(data, n=50, out=RESULTS, long_steps=1000):
     finals = {}
     results["recipes"]["encoder"], finals["encoder"] = curve(G, target, "encoder", None, marks, classifier, encoder)
     hybrid = {}
-    for steps in (25, 50, 100, 250):
+    for steps in (25, 50, 100, 250, 500):
         c, f = curve(G, target, "hybrid", steps, {steps}, classifier, encoder)
         hybrid[steps] = c[steps]
         if steps == 100:
@@ -102,20 +125,11 @@ def quality(data, n=50, out=RESULTS, long_steps=1000):
     results["recipes"]["nvidia"], finals["nvidia"] = curve(G, target, "nvidia", long_steps, marks, classifier, encoder)
     results["recipes"]["image2stylegan"], finals["image2stylegan"] = curve(G, target, "image2stylegan", long_steps, marks,
                                                                            classifier, encoder)
-    # Editability: the smiling direction at 2 standard deviations, generated faces vs projections.
-    fit = attribute_direction(G, classifier, "mouth_type", "SMILE")
-    d, unit = fit["direction"], fit["std"]
+    # Editability: attribute directions applied to generated faces and to the projections.
     from editing.latents import seeds_to_ws
-    edit = {}
     sets = {"generated (seeds 0-49, psi 0.7)": seeds_to_ws(G, list(range(n)), 0.7)}
     sets.update({f"projected: {k}": f.ws for k, f in finals.items()})
-    for name, ws in sets.items():
-        before = smile_probability(G, classifier, ws)
-        after = smile_probability(G, classifier, apply_direction(ws, d, 2.0 * unit, range(G.num_ws)))
-        edit[name] = {"p_smile_before": round(float(before.mean()), 3), "p_smile_after": round(float(after.mean()), 3),
-                      "change": round(float((after - before).mean()), 3)}
-        print(name, edit[name], flush=True)
-    results["editability (smile direction, +2 std, all ws)"] = edit
+    results[f"editability (+{EDIT_STRENGTH:g} std along the attribute direction, all ws)"] = editability(G, classifier, sets)
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "projection_quality.json"), "w") as f:
         json.dump(results, f, indent=2)

@@ -117,6 +117,24 @@ def vgg16_features(state: Optional[dict]) -> torch.nn.Sequential:
 
 # --- the distances --------------------------------------------------------------------------
 
+class _TargetFeatures:
+    """The features of the second argument, computed once while it is the same tensor: a
+    projection compares every step's image with one fixed target (NVIDIA's projector computes
+    the target's features once, too). Without gradients, as targets never need them."""
+
+    def __init__(self, feats):
+        self.feats, self.target, self.version, self.value = feats, None, None, None
+
+    def __call__(self, b):
+        if b.requires_grad:
+            return self.feats(b)
+        if b is not self.target or b._version != self.version:  # the tensor itself is held: no id reuse
+            with torch.no_grad():
+                self.value = [f.detach() for f in self.feats(b)]
+            self.target, self.version = b, b._version
+        return self.value
+
+
 def _area_resize(x, size):
     return F.interpolate(x, size=(size, size), mode="area") if x.shape[-1] > size else x
 
@@ -137,8 +155,14 @@ def lpips_distance(state: Optional[dict], resize: int = 256) -> Distance:
             getattr(modules[idx], param).data.copy_(value)
     model = model.eval().requires_grad_(False)
 
-    def fn(a, b):
-        return model(_area_resize(a, resize), _area_resize(b, resize)).flatten()
+    def feats(x):  # LPIPS v0.1: scaled input, VGG16 taps, unit-normalised over channels
+        return [lpips.normalize_tensor(f) for f in model.net(model.scaling_layer(_area_resize(x, resize)))]
+
+    target = _TargetFeatures(feats)
+
+    def fn(a, b):  # the same value as model(a, b); b's features are kept while b is the same tensor
+        fa, fb = feats(a), target(b)
+        return sum(lin(d).mean(dim=[2, 3]) for lin, d in zip(model.lins, ((x - y).square() for x, y in zip(fa, fb)))).flatten()
     fn.model = model
     return Distance("LPIPS (VGG16)" if state is not None else "LPIPS (VGG16, random backbone: a stand-in)", fn,
                     state is not None)
@@ -165,8 +189,10 @@ def vgg_layers_distance(state: Optional[dict], layers=tuple(IMAGE2STYLEGAN_LAYER
                 out.append(x)
         return out
 
+    target = _TargetFeatures(feats)
+
     def fn(a, b):
-        return sum((fa - fb).square().mean(dim=[1, 2, 3]) for fa, fb in zip(feats(a), feats(b)))
+        return sum((fa - fb).square().mean(dim=[1, 2, 3]) for fa, fb in zip(feats(a), target(b)))
     return Distance("VGG16 conv1_1, conv1_2, conv3_2, conv4_2" + ("" if state is not None else " (random weights: a stand-in)"),
                     fn, state is not None)
 

@@ -127,8 +127,14 @@ def test_the_shipped_encoder_and_hybrid(G, target, classifier):
     assert float(psnr(enc.images, images).mean()) > float(psnr(start.images, images).mean()) + 5
     hybrid = project(G, images, "hybrid", steps=30, encoder=E, classifier=classifier)
     assert float(psnr(hybrid.images, images).mean()) > float(psnr(enc.images, images).mean())
-    with pytest.raises(ValueError, match="needs an encoder"):
-        project(G, images, "hybrid")
+    # Called with nothing but G and the image, the shipped encoder and classifier are found.
+    default = project(G, images, steps=30)
+    assert torch.equal(default.ws, hybrid.ws) and "classifier" in default.distance
+    bare = type(G).from_config(G.config)  # the same network, not read from a folder: no companions
+    bare.load_state_dict(G.state_dict())
+    bare.register_to_config(_name_or_path="")
+    with pytest.raises(ValueError, match="needs an encoder, and none was trained for this model"):
+        project(bare.eval(), images, "hybrid")
 
 
 def test_nvidia_recipe_optimises_noise_and_leaves_the_model_alone(G, target, classifier):
@@ -337,3 +343,22 @@ def test_nvidia_projection_saves_its_noise(G, tmp_path):
     path = w.save_projection(str(tmp_path / "p.npz"), last.ws, last.noise)
     with np.load(path) as f:
         assert f["w"].shape == (1, G.num_ws, G.w_dim) and sum(k.startswith("noise.") for k in f) == len(last.noise) > 0
+
+
+def test_lpips_with_the_target_kept_equals_lpips_itself():
+    """The LPIPS distance keeps the target's VGG features between steps; it must give lpips'
+    own value, and notice a new target or one changed in place."""
+    from editing.perceptual import lpips_distance, vgg_layers_distance
+    torch.manual_seed(0)
+    d = lpips_distance(None)
+    a, b, c = (torch.rand(2, 3, 64, 64) * 2 - 1 for _ in range(3))
+    for x, y in ((a, b), (a, b), (a, c), (c, b)):
+        torch.testing.assert_close(d(x, y), d.fn.model(x, y).flatten())
+    b.mul_(0.5)  # changed in place
+    torch.testing.assert_close(d(a, b), d.fn.model(a, b).flatten())
+    torch.manual_seed(1)
+    v = vgg_layers_distance(None)
+    torch.manual_seed(1)
+    fresh = vgg_layers_distance(None)  # the same random weights, nothing kept yet
+    v(a, b)
+    torch.testing.assert_close(v(a, c), fresh(a, c))
