@@ -14,7 +14,16 @@ import ops
 from editing import MAX_SEED
 from editing.latents import PRESETS
 from studio import Networks, Studio, public_message
-from studio.workspace import DIRECTION_METHODS, MAX_FRAMES, MAX_PROJECTION_STEPS, NOISE_MODES, NUM_COMPONENTS, RECIPES
+from studio.workspace import (
+    DIRECTION_METHODS,
+    MAX_FRAMES,
+    MAX_PROJECTION_STEPS,
+    MAX_TEXT_STEPS,
+    NOISE_MODES,
+    NUM_COMPONENTS,
+    RECIPES,
+    TEXT_METHODS,
+)
 
 try:  # ZeroGPU Spaces: run the GPU work inside spaces.GPU
     import spaces
@@ -34,6 +43,7 @@ QUICK = dict(concurrency_id="quick", concurrency_limit=8 if ON_GPU else 4)   # o
 EDIT = dict(concurrency_id="edit", concurrency_limit=4 if ON_GPU else 2)     # mixing grids, directions, StyleSpace
 LONG = dict(concurrency_id="long", concurrency_limit=2 if ON_GPU else 1)     # galleries, videos
 PROJECT = dict(concurrency_id="project", concurrency_limit=2 if ON_GPU else 1)  # projections: minutes of optimisation
+TEXT = dict(concurrency_id="text", concurrency_limit=2 if ON_GPU else 1)        # text edits: CLIP through the generator
 CSS = ".enlarge img { width: 100%; height: 100%; object-fit: contain; }"  # 64 px results shown large
 
 
@@ -115,6 +125,7 @@ def model_info(choice, text, upload):
             gr.update(choices=attributes, value="mouth_type=SMILE" if "mouth_type=SMILE" in attributes else None),
             gr.update(choices=w.recipes(), value=w.default_recipe()), gr.update(value=w.faces),
             gr.update(maximum=w.num_ws, value=w.presets()["middle"][0] if w.presets()["middle"] else 0),
+            gr.update(choices=w.text_methods()),
             w.describe())
 
 
@@ -186,13 +197,25 @@ def project(choice, text, upload, image, align, recipe, steps, seed, make_video,
         progress((u.step, u.steps), desc="projecting")
         if u.done:
             npz = w.save_projection(studio.files.path("projection.npz"), u.ws, u.noise)
-            yield png(u.target, "target.png"), png(u.preview, "projection.png"), u.note, npz, u.video, npz, npz, npz
+            yield png(u.target, "target.png"), png(u.preview, "projection.png"), u.note, npz, u.video, npz, npz, npz, npz
         elif u.preview is not None:  # at most one a second; between them the loop runs on
             last = u.history[-1] if u.history else {}
             status = f"step {u.step} of {u.steps}" + (f", PSNR {last['psnr']:.2f} dB" if "psnr" in last else "")
             target = gr.skip() if target_shown else png(u.target, "target.png")
             target_shown = True
-            yield (target, png(u.preview, "preview.png"), status) + (gr.skip(),) * 5
+            yield (target, png(u.preview, "preview.png"), status) + (gr.skip(),) * 6
+
+
+@handler
+def text_edit(choice, text, upload, prompt, neutral, method, alpha, beta, steps, seed, psi, class_idx, latents,
+              progress=gr.Progress()):
+    w = studio.workspace(choice, text, upload)
+    for u in w.text_edit(prompt, neutral, method, alpha, beta, steps, seed, psi, class_idx, latents):
+        progress((u.step, u.steps), desc="editing")
+        if u.done:
+            yield png(u.image, "text_edit.png"), u.note, w.save_text_edit(studio.files.path("text_edit.npz"), u.ws, u.styles)
+        elif u.image is not None:
+            yield png(u.image, "preview.png"), f"step {u.step} of {u.steps}", gr.skip()
 
 
 @handler
@@ -383,6 +406,35 @@ with gr.Blocks(title="StyleGAN Studio", delete_cache=(600, 3600)) as demo:  # Gr
                                            elem_classes="enlarge", buttons=["download"])
                     cross_npz = gr.File(label="Result (.npz)")
 
+    with gr.Tab("Text edit"):
+        with gr.Row():
+            with gr.Column():
+                prompt = gr.Textbox(label="Prompt", value="with sunglasses", max_length=200,
+                                    placeholder="with sunglasses · smiling · with pink hair · a zombie")
+                neutral = gr.Textbox(label="Neutral prompt (global directions; empty: 'a face')", max_length=200)
+                text_method = gr.Radio(list(TEXT_METHODS), value="global (fast)", label="Method")
+                gr.Markdown("**optimization**: StyleCLIP's latent optimisation in W+ (live preview) · "
+                            "**global**: StyleCLIP's global direction in StyleSpace, instant once the model's "
+                            "channel relevance is known (*fast*: ours, from backward passes, seconds; "
+                            "*exact*: StyleCLIP's precomputation, where it was run)")
+                with gr.Row():
+                    alpha = gr.Slider(-10, 10, value=4, step=0.5, label="α (strength, global)")
+                    beta = gr.Slider(0, 0.5, value=0.2, step=0.01, label="β (disentanglement, global)")
+                with gr.Row():
+                    text_steps = gr.Number(value=0, precision=0, minimum=0, maximum=MAX_TEXT_STEPS,
+                                           label="Steps (optimization; 0: 300)")
+                    text_seed = gr.Number(value=0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed")
+                text_latents = gr.File(label="…or edit these latents (.npz; a projection lands here)", file_types=[".npz"],
+                                       type="filepath")
+                with gr.Row():
+                    run_text = gr.Button("Edit", variant="primary")
+                    stop_text = gr.Button("Stop", variant="stop")
+            with gr.Column():
+                text_image = gr.Image(label="before | after", type="filepath", format="png", height=280,
+                                      elem_classes="enlarge", buttons=["download"])
+                text_info = gr.Markdown(elem_id="text-info")
+                text_npz = gr.File(label="Edited latent (.npz: 'w', and 'styles.<layer>' for a global edit)")
+
     model = [choice, hub_id, upload]
     run_one.click(generate, model + [seed, psi, noise_mode, class_idx], [image, info], api_name="generate", **QUICK)
     run_gen.click(generate_seeds, model + [seeds, psi, cutoff, noise_mode, class_idx, tx, ty, rot], [gallery, gen_npz],
@@ -400,9 +452,13 @@ with gr.Blocks(title="StyleGAN Studio", delete_cache=(600, 3600)) as demo:  # Gr
                     api_name="stylespace", **EDIT)
     proj_event = run_proj.click(project, model + [photo, align, recipe, proj_steps, proj_seed, make_video],
                                 [proj_target, proj_image, proj_info, proj_npz, proj_video, dir_latents, mix_latents,
-                                 walk_latents],
+                                 walk_latents, text_latents],
                                 api_name="project", **PROJECT)
     stop_proj.click(None, None, None, cancels=[proj_event])
+    text_event = run_text.click(text_edit, model + [prompt, neutral, text_method, alpha, beta, text_steps, text_seed, psi,
+                                                    class_idx, text_latents], [text_image, text_info, text_npz],
+                                api_name="text_edit", **TEXT)
+    stop_text.click(None, None, None, cancels=[text_event])
     for button, slot in ((to_a, slot_a), (to_b, slot_b), (to_c, slot_c)):
         button.click(lambda f: f, [proj_npz], [slot], api_visibility="private", **QUICK)
     run_morph.click(morph, model + [slot_a, slot_b, morph_frames, morph_fps], [morph_video, morph_info],
@@ -411,7 +467,7 @@ with gr.Blocks(title="StyleGAN Studio", delete_cache=(600, 3600)) as demo:  # Gr
                    api_name="expression_transfer", **EDIT)
     run_cross.click(crossover, model + [slot_a, slot_b, cross_k], [cross_image, cross_npz], api_name="crossover", **EDIT)
     info_outputs = [style_layer, dir_start, dir_end, preset, mix_start, mix_end, class_idx, attribute, recipe, align,
-                    cross_k, model_note]
+                    cross_k, text_method, model_note]
     demo.load(model_info, model, info_outputs, api_name="model_info", **QUICK)
     for trigger in (choice.change, hub_id.submit, upload.change):
         trigger(model_info, model, info_outputs, api_visibility="private", **QUICK)

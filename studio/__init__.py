@@ -33,7 +33,7 @@ class Studio:
         def build():
             G = self.networks.load_generator(source)  # held by the workspace's cache entry alone
             return Workspace(G, source.label, classifier=self.networks.classifier_for(source),
-                             encoder=self.networks.encoder_for(source),
+                             encoder=self.networks.encoder_for(source), clip_loader=self.networks.clip_for(source),
                              faces=bool(source.entry is not None and source.entry.faces))
         return self.networks.cached(("workspace",) + source.key, build)
 

@@ -190,16 +190,40 @@ class Networks:
         return self.cached((kind, os.path.realpath(folder)), lambda: load(folder))
 
     @staticmethod
-    def _companion_folder(source: Source, name: str) -> Optional[str]:
-        """checkpoints/<model>/<name> of a shipped model (or of an allowed local folder), if it has a config."""
+    def _companion_folder(source: Source, name: str, marker: str = "config.json") -> Optional[str]:
+        """checkpoints/<model>/<name> of a shipped model (or of an allowed local folder), if it has `marker`."""
         folder = None
         if source.entry is not None and source.entry.path:
             folder = os.path.join(source.entry.path, name)
         elif source.kind == "local" and os.path.isdir(source.value):
             folder = os.path.join(source.value, name)
-        if folder is None or not os.path.isfile(os.path.join(folder, "config.json")):
+        if folder is None or not os.path.isfile(os.path.join(folder, marker)):
             return None
         return folder
+
+    def clip_for(self, source: Source) -> Callable[[], object]:
+        """A loader of the CLIP model for text edits of this model, on this device, loaded on first
+        use and kept once per process: the CLIP shipped beside the model (the embedded one for the
+        embedded model), else the operator's Hub CLIP (STUDIO_CLIP_MODEL, STUDIO_CLIP_PRETRAINED;
+        default ViT-B-32 trained on LAION-2B), downloaded on first use where the internet exists."""
+        from editing.clip import load_clip
+        folder = self._companion_folder(source, "clip", "open_clip_config.json")
+        if folder is not None:
+            return lambda: self.companion("clip", folder, lambda f: load_clip(f, device=self.device))
+        name = os.environ.get("STUDIO_CLIP_MODEL", "ViT-B-32")
+        tag = os.environ.get("STUDIO_CLIP_PRETRAINED", "laion2b_s34b_b79k")
+
+        def load():
+            def build(_):
+                try:
+                    return load_clip(name, tag, device=self.device)
+                except Exception as e:  # no internet, an unknown name or tag, a broken download
+                    log.warning("loading CLIP %s (%s) failed", name, tag, exc_info=True)
+                    raise StudioError(f"the CLIP model for text edits ({name}, {tag}) could not be loaded "
+                                      f"({type(e).__name__}); it downloads from the Hub on first use, so this "
+                                      "server may have no internet. The embedded model ships its own CLIP.") from None
+            return self.companion("clip", f"{name}/{tag}", build)
+        return load
 
     def classifier_for(self, source: Source):
         """The attribute classifier shipped beside a model (checkpoints/<model>/classifier), or None."""

@@ -53,6 +53,9 @@ MAX_MIX_SEEDS = 8      # rows or columns of a style-mixing grid
 NUM_COMPONENTS = 20    # SeFa / GANSpace components offered
 RECIPES = tuple(proj.RECIPES)
 MAX_PROJECTION_STEPS = 5000
+TEXT_METHODS = ("optimization", "global (fast)", "global (exact)")
+MAX_TEXT_STEPS = 2000
+MAX_PROMPT = 200       # characters
 PREVIEW_SECONDS = 1.0  # at most one preview image a second (progress comes every step)
 
 
@@ -109,6 +112,19 @@ class ProjectUpdate:
 
 
 @dataclass
+class TextEditUpdate:
+    """What text_edit() yields: progress (optimisation), now and then a preview; the last one
+    (done=True) carries the result."""
+    step: int
+    steps: int
+    image: Optional[PIL.Image.Image]    # before | after, when it is time for a preview
+    note: str = ""
+    done: bool = False
+    ws: Optional[torch.Tensor] = None   # the edited W+ (optimisation) or the start (global)
+    styles: Optional[dict] = None       # global: {layer: [channels]} added to the styles
+
+
+@dataclass
 class Workspace:
     G: torch.nn.Module
     label: str                                          # what the visitor calls this model
@@ -117,6 +133,7 @@ class Workspace:
     noise_mode: str = "const"
     encoder: Optional[torch.nn.Module] = None           # image -> W+ (editing/encoder.py), where one was trained
     faces: bool = False                                 # FFHQ-aligned faces: uploads are aligned by default
+    clip_loader: Optional[Callable[[], object]] = None  # the CLIP for text edits, loaded on first use
     _analyses: Memo = field(default_factory=Memo, repr=False)
 
     # --- what the model is --------------------------------------------------------------
@@ -478,6 +495,112 @@ class Workspace:
         k = mixing_preset(self.G, "middle")[0] if k is None or k == "" else inputs.integer(k, "k (ws from the content)", 0, self.num_ws)
         out = proj.crossover(c, s, k)
         return image_grid(synthesize(self.G, torch.cat([c, s, out])), 1, 3), out
+
+    # --- Text edit ----------------------------------------------------------------------
+
+    def clip(self):
+        if self.clip_loader is None:
+            raise StudioError("no CLIP model is available for text edits of this model")
+        return self.clip_loader()
+
+    def text_methods(self) -> list[str]:
+        """The methods this model offers: exact global directions only where StyleCLIP's
+        precomputation was run for it (hours on a GPU for FFHQ-sized models)."""
+        from editing.text_edit import relevance_file
+        return [m for m in TEXT_METHODS if m != "global (exact)" or relevance_file(self.G, "exact")]
+
+    def start_latent(self, seed=0, psi=0.7, class_idx=None, latents=None) -> torch.Tensor:
+        """The page's current latent: an uploaded .npz (a projection, an earlier edit), else a seed's W+."""
+        if latents:
+            return self.latents(latents)[:1]
+        seed = inputs.integer(seed, "seed", 0, MAX_SEED)
+        return seeds_to_ws(self.G, [seed], self.psi(psi), class_idx=self.class_index(class_idx))
+
+    def keep_attributes(self, prompt: str, images: torch.Tensor):
+        """The identity-keeping term for the embedded model: the attribute classifier's readings of
+        every attribute the prompt does not name stay as they were (KL divergence); None where the
+        model has no classifier of the cartoon faces' attributes."""
+        if self.classifier is None:
+            return None, ""
+        from editing.text_edit import attribute_keeper
+        from training.captions import named_attributes
+        attributes = list(self.classifier.attributes)
+        named = named_attributes(prompt, attributes)
+        keep = [a for a in attributes if a not in named]
+        return attribute_keeper(self.classifier, images, keep), f"keeping {len(keep)} attributes the prompt does not name"
+
+    def text_edit(self, prompt, neutral="", method="global (fast)", alpha=4.0, beta=0.2, steps=None, seed=0, psi=0.7,
+                  class_idx=None, latents=None, time_limit: Optional[float] = None) -> Iterator[TextEditUpdate]:
+        """Edit the current latent with words (StyleCLIP): latent optimisation with previews, or a
+        global direction in StyleSpace. Stopping the iteration stops the optimisation; after
+        `time_limit` seconds (default STUDIO_PROJECT_MAX_S) it stops by itself with what it has."""
+        from editing import text_edit as te
+        prompt = inputs.text(prompt, "prompt", MAX_PROMPT).strip()
+        if not prompt:
+            raise StudioError("prompt: write what the edit should give, e.g. 'with sunglasses' or 'smiling'")
+        neutral = inputs.text(neutral or "", "neutral prompt", MAX_PROMPT).strip()
+        method = inputs.choice(method, "method", TEXT_METHODS)
+        ws = self.start_latent(seed, psi, class_idx, latents)
+        clip = self.clip()
+        before = synthesize(self.G, ws)
+        if method.startswith("global"):
+            alpha = inputs.number(alpha, "α (strength)", -20, 20)
+            beta = inputs.number(beta, "β (disentanglement threshold)", 0, 1)
+            kind = "exact" if method == "global (exact)" else "fast"
+            if kind == "exact" and te.relevance_file(self.G, "exact") is None:
+                raise StudioError("exact global directions need StyleCLIP's precomputation for this model "
+                                  "(python -m training.precompute_relevance; hours on a GPU for FFHQ-sized models): "
+                                  "use global (fast)")
+            relevance = self.analysis(("relevance", kind, clip.name), lambda: te.cached_relevance(self.G, clip, kind))
+            try:
+                edit = te.global_edit(self.G, ws, prompt, neutral, alpha, beta, relevance, clip=clip,
+                                      noise_mode=self.noise(None))
+            except ValueError as e:
+                raise StudioError(str(e)) from None
+            note = (f"global direction ({kind} relevance, {clip.name}): {edit.channels} style channels moved "
+                    f"(β = {beta:g}), α = {alpha:g}")
+            if edit.channels == 0:
+                note += "; no channel reaches β, so nothing changed: lower β"
+            yield TextEditUpdate(1, 1, image_grid(torch.cat([before, edit.images.clamp(-1, 1)]), 1, 2), note, True, ws,
+                                 edit.styles)
+            return
+        steps = 300 if steps is None or steps == "" else (inputs.integer(steps, "steps", 0, MAX_TEXT_STEPS) or 300)
+        limit = projection_time_limit() if time_limit is None else float(time_limit)
+        preserve, keep_note = self.keep_attributes(prompt, before)
+        run = te.optimize_steps(self.G, ws, prompt, clip=clip, steps=steps, preserve=preserve, preview_every=1,
+                                noise_mode=self.noise(None))
+        start = last_preview = time.monotonic()
+        state, note = None, f"latent optimisation, {clip.name}" + (f"; {keep_note}" if keep_note else "")
+        try:
+            for state in run:
+                if state.done:
+                    break
+                now = time.monotonic()
+                if now - start > limit:
+                    note += f"; stopped after {limit:.0f} s at step {state.step} of {steps}"
+                    break
+                show = now - last_preview >= PREVIEW_SECONDS or state.step == 1
+                if show:
+                    last_preview = now
+                image = image_grid(torch.cat([before, state.images[:1].clamp(-1, 1)]), 1, 2) if show else None
+                yield TextEditUpdate(state.step, steps, image, note)
+        finally:
+            run.close()
+        if not state.done:
+            state.images = synthesize(self.G, state.ws)
+        last = state.history[-1] if state.history else {}
+        note += f"; CLIP loss {last.get('clip_loss', float('nan')):.4f}" if last else ""
+        yield TextEditUpdate(state.step, steps, image_grid(torch.cat([before, state.images.clamp(-1, 1)]), 1, 2), note,
+                             True, state.ws)
+
+    @staticmethod
+    def save_text_edit(path: str, ws: torch.Tensor, styles: Optional[dict] = None) -> str:
+        """The edit as .npz: `w` [1, num_ws, w_dim], plus `styles.<layer>` offsets for a global edit."""
+        arrays = {"w": ws.detach().float().cpu().numpy()}
+        for name, value in (styles or {}).items():
+            arrays[f"styles.{name}"] = value.detach().float().cpu().numpy()
+        np.savez(path, **arrays)
+        return path
 
     # --- files --------------------------------------------------------------------------
 

@@ -27,6 +27,16 @@ def main():
             continue
         t0, started = time.monotonic(), time.time()
         try:
+            if source.startswith("clip:"):  # a CLIP through open_clip's own Hub path ("clip:hf-hub:org/repo")
+                from editing.clip import load_clip
+                try:
+                    clip = load_clip(source[len("clip:"):])
+                    e = clip.encode_texts(["a cartoon face with sunglasses"])
+                    out = {"ok": True, "checksum": float(e.double().sum()), "templates": clip.templates}
+                except Exception as e:  # open_clip's own errors
+                    out = {"ok": False, "error": type(e).__name__, "message": str(e)[:500]}
+                print(json.dumps(dict(out, source=prefix + source)), flush=True)
+                continue
             if source.startswith("from_pretrained:"):  # diffusers' own Hub path
                 G = stylegan.StyleGAN3Generator.from_pretrained(source[len("from_pretrained:"):], low_cpu_mem_usage=False)
             elif source.startswith("registry:"):

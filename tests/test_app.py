@@ -1,6 +1,7 @@
 """The app starts offline and answers through gradio_client; bad input gives a message."""
 import os
 
+import numpy as np
 import pytest
 from conftest import FIXTURES, start_app
 
@@ -55,7 +56,7 @@ def test_every_api_name_answers(app_url, tmp_path):
     client = gradio_client.Client(app_url, verbose=False)
     names = set(client.view_api(return_format="dict", print_info=False)["named_endpoints"])
     assert names == {"/generate", "/generate_seeds", "/preset_layers", "/style_mix", "/interpolate", "/direction",
-                     "/stylespace", "/model_info", "/project", "/morph", "/expression_transfer", "/crossover"}
+                     "/stylespace", "/model_info", "/project", "/morph", "/expression_transfer", "/crossover", "/text_edit"}
     assert "StyleGAN2Generator: 64x64" in client.predict(*MODEL, api_name="/model_info")[-1]
     gallery, npz = client.predict(*MODEL, "0-5", 0.7, 0, "const", 0, 0, 0, 0, api_name="/generate_seeds")
     assert len(gallery) == 6 and Image.open(gallery[0]["image"]).size == (64, 64)
@@ -102,7 +103,7 @@ def test_project_and_what_to_do_with_projections(app_url, tmp_path):
     for photo, recipe, steps in ((photos[0], "encoder", None), (photos[1], "image2stylegan", 12)):
         job = client.submit(*MODEL, gradio_client.handle_file(str(photo)), False, recipe, steps, 0, True,
                             api_name="/project")
-        target, projection, note, npz, video, current, _, _ = job.result()  # the last three: the other tabs' latents
+        target, projection, note, npz, video, current, _, _, _ = job.result()  # the last four: the other tabs' latents
         assert Image.open(target).size == (64, 64) and Image.open(projection).size == (64, 64)
         assert note.startswith(recipe) and "PSNR" in note and current is not None
         with np.load(npz) as f:
@@ -144,6 +145,21 @@ def test_long_work_streams_previews(app_url):
     assert notes == [f"frame {i} of 32" for i in range(4, 32, 4)] + ["32 frames at 10 fps"]
 
 
+def test_text_edit_through_the_api(app_url):
+    from PIL import Image
+    client = gradio_client.Client(app_url, verbose=False)
+    image, note, npz = client.predict(*MODEL, "with sunglasses", "", "global (fast)", 6, 0.1, 0, 3, 0.7, 0, None,
+                                      api_name="/text_edit")
+    assert Image.open(image).size == (128, 64) and "style channels moved" in note
+    job = client.submit(*MODEL, "smiling", "", "optimization", 4, 0.1, 20, 3, 0.7, 0, None, api_name="/text_edit")
+    image, note, npz = job.result()
+    assert "latent optimisation" in note and np.load(npz)["w"].shape == (1, 10, 128)
+    # An edit goes on from the latent it is given (a projection's, or an earlier edit's).
+    image2, note2, _ = client.predict(*MODEL, "with a beard", "", "global (fast)", 6, 0.1, 0, 3, 0.7, 0,
+                                      gradio_client.handle_file(npz), api_name="/text_edit")
+    assert Image.open(image2).size == (128, 64)
+
+
 @pytest.mark.parametrize("endpoint,args,message", [
     ("/generate_seeds", ("0-100000", 0.7, 0, "const", 0, 0, 0, 0), "too many"),
     ("/generate_seeds", ("abc", 0.7, 0, "const", 0, 0, 0, 0), "cannot read"),
@@ -154,6 +170,8 @@ def test_long_work_streams_previews(app_url):
     ("/direction", (0, "SeFa", 0, None, 3, 0, 9, 0.7, 0, "junk.npz"), "not a latents .npz file"),
     ("/direction", (0, "SeFa", 0, None, 3, 0, 9, 0.7, 0, os.path.join(FIXTURES, "sg3-t-32", "cases.json")), "Invalid file type"),
     ("/stylespace", (0, "b16.conv1", 999, 10, 0.7, 0), "channel of b16.conv1 must be a whole number from 0 to 63"),
+    ("/text_edit", ("smiling", "", "global (fast)", float("nan"), 0.1, 0, 3, 0.7, 0, None), "α (strength) must be a number"),
+    ("/text_edit", ("", "", "optimization", 4, 0.1, 0, 3, 0.7, 0, None), "prompt: write what the edit should give"),
 ])
 def test_bad_input_on_each_tab_gives_a_message(app_url, endpoint, args, message, tmp_path):
     client = gradio_client.Client(app_url, verbose=False)

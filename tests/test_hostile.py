@@ -329,13 +329,17 @@ NUMERIC_CASES = [  # endpoint, the arguments after the model, index of the field
     ("project", [None, False, "image2stylegan", 10, 0, False], 3, "steps"),
     ("project", [None, False, "image2stylegan", 10, 0, False], 4, "seed"),
     ("expression_transfer", [None, None, None, 1.0], 3, "strength"),
+    ("text_edit", ["smiling", "", "global (fast)", 4, 0.1, 10, 0, 0.7, 0, None], 3, "α (strength)"),
+    ("text_edit", ["smiling", "", "global (fast)", 4, 0.1, 10, 0, 0.7, 0, None], 4, "β (disentanglement threshold)"),
+    ("text_edit", ["smiling", "", "optimization", 4, 0.1, 10, 0, 0.7, 0, None], 5, "steps"),
+    ("text_edit", ["smiling", "", "optimization", 4, 0.1, 10, 0, 0.7, 0, None], 6, "seed"),
 ]
 
 
 @pytest.mark.parametrize("endpoint,args,index,field", NUMERIC_CASES)
 @pytest.mark.parametrize("bad", ["NaN", "Infinity", "-Infinity", "null", "1e400", "-7", "99999999999", "\"abc\""])
 def test_every_numeric_field_refuses_nonsense_by_name(app, endpoint, args, index, field, bad):
-    if bad == "-7" and (field == "rotate" or (endpoint == "stylespace" and field == "strength")):
+    if bad == "-7" and (field in ("rotate", "α (strength)") or (endpoint == "stylespace" and field == "strength")):
         pytest.skip("-7 is a valid value here")
     if bad == "null" and field in ("class", "steps"):
         pytest.skip("null: the model's default class, the recipe's steps")

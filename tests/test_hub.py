@@ -46,6 +46,13 @@ def hub(tmp_path_factory):
         hub.add_file("nvidia-mirror/stylegan2", "models/ada-skip-64.pkl", f.read(), revision="v2")
     with open(os.path.join(FIXTURES, "tf-sg2-skip-32", "network.pkl"), "rb") as f:
         hub.add_file("nvidia-mirror/stylegan2", "models/tf-sg2-skip-32.pkl", f.read())  # a TensorFlow-era pickle
+    from editing.clip import build_embedded, save_embedded
+    clip_dir = tmp_path_factory.mktemp("clip")
+    save_embedded(build_embedded(seed=3), str(clip_dir))
+    for name in os.listdir(clip_dir):
+        with open(clip_dir / name, "rb") as f:
+            hub.add_file("studio/avataaars-clip", name, f.read())
+    hub.clip_dir = str(clip_dir)
     native = tmp_path_factory.mktemp("native")
     stylegan.load(os.path.join(FIXTURES, "sg3-r-32", "network.pkl"), device="cpu").save_pretrained(native)
     for name in os.listdir(native):
@@ -149,3 +156,16 @@ def test_registry_is_complete():
         assert e.network in ("stylegan2", "stylegan3") and e.format in ("nvidia-pkl", "rosinality-pt", "hub-native")
         assert e.resolution > 0 and e.license and e.description.endswith(".")
         assert e.path or (e.repo and (e.file or e.format == "hub-native"))
+
+
+def test_a_clip_in_open_clips_hub_layout_downloads_and_loads(hub, tmp_path):
+    """The embedded CLIP's layout (open_clip_config.json + open_clip_model.safetensors) through
+    open_clip's own "hf-hub:" path, against the local stand-in for the Hub."""
+    fake, endpoint = hub
+    from editing.clip import load_clip
+    src = "clip:hf-hub:studio/avataaars-clip"
+    r = run_client([src, "clip:hf-hub:nobody/no-clip"], endpoint, tmp_path)
+    local = load_clip(fake.clip_dir).encode_texts(["a cartoon face with sunglasses"])
+    assert r[src]["ok"] and r[src]["checksum"] == pytest.approx(float(local.double().sum()), rel=1e-6)
+    assert r[src]["templates"][0] == "{}"  # the cartoon templates travel with the config
+    assert not r["clip:hf-hub:nobody/no-clip"]["ok"]

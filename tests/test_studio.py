@@ -251,3 +251,49 @@ def test_result_files_are_deleted_after_an_hour(tmp_path):
     open(fresh, "w").close()
     assert not os.path.exists(folder) and os.path.exists(fresh)
     assert files.sweep(now=time.time() + 3601) == 1 and not os.path.exists(fresh)
+
+
+# --- text edits -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("args,message", [
+    (("",), "prompt: write what the edit should give"),
+    (("x" * 201,), "prompt is too long (at most 200 characters)"),
+    ((None,), "prompt must be text"),
+    (("smiling", "", "magic"), "method must be one of optimization, global (fast), global (exact)"),
+    (("smiling", "", "global (fast)", float("nan")), "α (strength) must be a number from -20 to 20; got nan"),
+    (("smiling", "", "global (fast)", 4, float("inf")), "β (disentanglement threshold) must be a number from 0 to 1"),
+    (("smiling", "", "optimization", 4, 0.1, -3), "steps must be a whole number from 0 to 2000"),
+    (("smiling", "", "global (fast)", 4, 0.1, None, float("nan")), "seed must be a whole number"),
+    (("smiling", "smiling"), "mean the same to CLIP"),
+])
+def test_text_edit_fields_are_checked(embedded, args, message):
+    with pytest.raises(StudioError) as e:
+        next(embedded.text_edit(*args))
+    assert message in str(e.value)
+
+
+def test_text_edits_of_the_embedded_model(embedded, tmp_path):
+    assert embedded.text_methods() == ["optimization", "global (fast)", "global (exact)"]
+    for method in ("global (fast)", "global (exact)"):
+        (last,) = list(embedded.text_edit("with sunglasses", "", method, 6, 0.1, seed=3))
+        assert last.done and last.image.size == (128, 64) and "style channels moved" in last.note
+        assert last.styles and set(last.styles) <= set(embedded.style_layer_names())
+    updates = list(embedded.text_edit("smiling", method="optimization", steps=4, seed=3))
+    assert [u.step for u in updates] == [1, 2, 3, 4, 4] and updates[-1].done
+    assert "keeping" in updates[-1].note and updates[-1].ws.shape == (1, 10, 128)
+    path = embedded.save_text_edit(str(tmp_path / "e.npz"), updates[-1].ws, last.styles)
+    assert torch.equal(embedded.latents(path), updates[-1].ws)  # the edit's latent goes on to other tabs
+    stopped = list(embedded.text_edit("smiling", method="optimization", steps=2000, seed=3, time_limit=0.5))
+    assert stopped[-1].done and stopped[-1].step < 2000 and "stopped after" in stopped[-1].note
+
+
+def test_a_model_without_a_clip_of_its_own_says_when_the_hub_clip_is_missing(studio, monkeypatch):
+    monkeypatch.setenv("STUDIO_LOCAL_DIRS", FIXTURES)
+    monkeypatch.setenv("STUDIO_CLIP_MODEL", "no-such-clip-model")
+    w = studio.workspace(None, os.path.join(FIXTURES, "ada-skip-64", "network.pkl"))
+    assert w.text_methods() == ["optimization", "global (fast)"]
+    with pytest.raises(StudioError, match=r"the CLIP model for text edits \(no-such-clip-model, .*\) could not be loaded"):
+        next(w.text_edit("smiling"))
+    with pytest.raises(StudioError, match="exact global directions need StyleCLIP's precomputation"):
+        monkeypatch.setattr(w, "clip_loader", lambda: None)
+        next(w.text_edit("smiling", method="global (exact)"))

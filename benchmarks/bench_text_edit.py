@@ -1,0 +1,135 @@
+"""Text edits on the embedded model with the embedded CLIP: do they do what the words say?
+
+    python benchmarks/bench_text_edit.py            # -> results/text_edit_cpu.json + text_edit.png
+
+For six prompts, over 50 seeds (psi 0.7), each method edits every face: StyleCLIP's latent
+optimisation (with the attribute-keeping term), and global directions with the fast and the exact
+relevance (the shipped ones, checkpoints/avataaars64/styleclip). The shipped attribute classifier
+then reads the faces: the share of seeds where the probability of the named class rises, the mean
+probability before and after, and how many of the attributes the prompt does not name keep their
+predicted label (the mean share per seed, and the share of seeds where every one is kept). Also
+how closely the fast relevance agrees with the exact one (Spearman rank correlation of the
+channels' scores for each prompt), and seconds per edit on this CPU (batch 1, after warm-up).
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import stylegan  # noqa: E402
+from editing.companions import companion  # noqa: E402
+from editing.generate import synthesize  # noqa: E402
+from editing.latents import seeds_to_ws  # noqa: E402
+from editing.text_edit import attribute_keeper, cached_relevance, global_edit, optimize  # noqa: E402
+from ops.images import image_grid  # noqa: E402
+from training.captions import named_attributes  # noqa: E402
+
+RESULTS = os.path.join(ROOT, "benchmarks", "results")
+# prompt -> (attribute, the classes that mean it)
+PROMPTS = {
+    "with sunglasses": ("accessories_type", ["SUNGLASSES", "WAYFARERS", "KURT"]),
+    "smiling": ("mouth_type", ["SMILE"]),
+    "with a beard": ("facial_hair_type", ["BEARD_MEDIUM", "BEARD_LIGHT", "BEARD_MAJESTIC"]),
+    "with pink hair": ("hair_color", ["PASTEL_PINK"]),
+    "wearing a hat": ("top_type", ["HAT", "WINTER_HAT1", "WINTER_HAT2", "WINTER_HAT3", "WINTER_HAT4"]),
+    "with closed eyes": ("eye_type", ["CLOSE"]),
+}
+
+
+def readings(classifier, images):
+    with torch.no_grad():
+        return {a: v.softmax(dim=1) for a, v in classifier(images.clamp(-1, 1)).items()}
+
+
+def score(classifier, before, after, prompt):
+    attribute, classes = PROMPTS[prompt]
+    idx = [classifier.attributes[attribute].index(c) for c in classes]
+    p0, p1 = before[attribute][:, idx].sum(1), after[attribute][:, idx].sum(1)
+    others = [a for a in classifier.attributes if a not in named_attributes(prompt) and a != attribute]
+    kept = torch.stack([before[a].argmax(1) == after[a].argmax(1) for a in others], 1).float()  # [N, attributes]
+    return {"rises": round(float((p1 > p0).float().mean()), 3), "p_before": round(float(p0.mean()), 3),
+            "p_after": round(float(p1.mean()), 3), "others_kept": round(float(kept.mean()), 3),
+            "all_others_kept": round(float((kept.min(1).values == 1).float().mean()), 3), "others": len(others)}
+
+
+def spearman(a, b):
+    ra, rb = a.argsort().argsort().float(), b.argsort().argsort().float()
+    return float(np.corrcoef(ra.numpy(), rb.numpy())[0, 1])
+
+
+def main(seeds=50, steps=300, alpha=4.0, beta=0.2):
+    torch.set_num_threads(2)
+    G = stylegan.load("avataaars-64", device="cpu")
+    clip, classifier = companion(G, "clip"), companion(G, "classifier")
+    ws = seeds_to_ws(G, list(range(seeds)), 0.7)
+    before_images = synthesize(G, ws)
+    before = readings(classifier, before_images)
+    fast, exact = cached_relevance(G, clip, "fast"), cached_relevance(G, clip, "exact")
+    res = {"seeds": seeds, "psi": 0.7, "clip": clip.name, "optimization": {"steps": steps, "lr": 0.1, "l2_weight": 0.008},
+           "global": {"alpha": alpha, "beta": beta}, "prompts": {}}
+    shown = {}
+    for prompt in PROMPTS:
+        keep = [a for a in classifier.attributes if a not in named_attributes(prompt)]
+        rows = {}
+        t = time.time()
+        opt = optimize(G, ws, prompt, clip=clip, steps=steps, preserve=attribute_keeper(classifier, before_images, keep))
+        rows["optimization"] = dict(score(classifier, before, readings(classifier, opt.images), prompt),
+                                    seconds_for_all=round(time.time() - t, 1))
+        edits = {"optimization": opt.images}
+        for name, rel in (("global (fast)", fast), ("global (exact)", exact)):
+            e = global_edit(G, ws, prompt, alpha=alpha, beta=beta, relevance=rel, clip=clip)
+            rows[name] = dict(score(classifier, before, readings(classifier, e.images), prompt), channels=e.channels)
+            edits[name] = e.images
+        text = clip.text_direction(prompt)
+        rows["fast vs exact: Spearman over channels"] = round(spearman(fast.scores(text), exact.scores(text)), 3)
+        res["prompts"][prompt] = rows
+        shown[prompt] = edits
+        print(prompt, json.dumps(rows), flush=True)
+    # Seconds per edit, one face (after a warm-up).
+    w1 = ws[:1]
+    optimize(G, w1, "smiling", clip=clip, steps=5)
+    t = time.perf_counter()
+    optimize(G, w1, "smiling", clip=clip, steps=steps, preserve=attribute_keeper(classifier, before_images[:1], []))
+    opt_s = time.perf_counter() - t
+    global_edit(G, w1, "smiling", alpha=alpha, beta=beta, relevance=fast, clip=clip)
+    t = time.perf_counter()
+    for _ in range(10):
+        global_edit(G, w1, "smiling", alpha=alpha, beta=beta, relevance=fast, clip=clip)
+    glob_s = (time.perf_counter() - t) / 10
+    from editing.text_edit import relevance_fast
+    t = time.perf_counter()
+    relevance_fast(G, clip)
+    fast_s = time.perf_counter() - t
+    res["seconds (CPU, 2 threads, one face)"] = {f"optimization, {steps} steps": round(opt_s, 2),
+                                                 "global edit (relevance known)": round(glob_s, 4),
+                                                 "fast relevance (32 faces, once per model)": round(fast_s, 1)}
+    print(res["seconds (CPU, 2 threads, one face)"], flush=True)
+    os.makedirs(RESULTS, exist_ok=True)
+    with open(os.path.join(RESULTS, "text_edit_cpu.json"), "w") as f:
+        json.dump(res, f, indent=2)
+    # The figure: for seeds 0-3, a row per prompt: original | optimization | global fast | global exact.
+    rows = []
+    for edits in shown.values():
+        for i in range(4):
+            rows += [before_images[i:i + 1], edits["optimization"][i:i + 1], edits["global (fast)"][i:i + 1],
+                     edits["global (exact)"][i:i + 1]]
+    image_grid(torch.cat(rows).clamp(-1, 1), len(PROMPTS), 16).save(os.path.join(RESULTS, "text_edit.png"))
+
+
+if __name__ == "__main__":
+    import argparse
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--seeds", type=int, default=50)
+    p.add_argument("--steps", type=int, default=300, help="optimisation steps (StyleCLIP's default: 300)")
+    p.add_argument("--alpha", type=float, default=4.0)
+    p.add_argument("--beta", type=float, default=0.2)
+    a = p.parse_args()
+    main(a.seeds, a.steps, a.alpha, a.beta)

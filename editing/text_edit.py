@@ -1,0 +1,374 @@
+"""Edit with words, as StyleCLIP does (Patashnik et al. 2021), for any loaded generator.
+
+    edit = optimize(G, ws, "with sunglasses")                           # latent optimisation in W+
+    edit = global_edit(G, ws, "smiling", neutral="", alpha=4, beta=0.2)  # a global direction in StyleSpace
+    edit.images                                                         # [N, C, H, W], about [-1, 1]
+
+Both use the CLIP shipped beside G (the embedded one for the embedded model, editing.companions)
+unless a ClipModel is passed as `clip=`.
+
+Latent optimisation (StyleCLIP's main.py, "edit" mode): from the given W+, Adam on W+ for 300
+steps at lr 0.1 with NVIDIA's schedule (5% warm-up, cosine ramp-down over the last 25%), minimising
+the CLIP loss 1 - cos(image, text) plus 0.008 * |w - w_start|^2 (summed over W+), plus an optional
+identity-keeping term (`preserve`: images -> [N] loss; the studio passes one built on the embedded
+model's attribute classifier). StyleCLIP resizes images to CLIP's input by 7x upsampling and 32x
+pooling at 1024 px; ClipModel.preprocess does the same by an area resize.
+
+Global directions (StyleCLIP's "global" method): a text and a neutral text become delta t, the unit
+vector between their CLIP embeddings (each averaged over prompt templates). Each style channel c
+has a relevance direction delta i_c in CLIP space; the edit moves channel c by
+alpha * sigma_c * (delta i_c . delta t) / max_c |delta i_c . delta t| where |delta i_c . delta t| >= beta,
+and leaves it alone where it is below beta (disentanglement). Two ways to get delta i_c:
+
+- exact (StyleCLIP): over 100 images, move the channel by +-5 sigma_c, and average the change of
+  the normalised CLIP image embedding, each image's change normalised first; then normalise.
+  Costs 2 x channels x images renders: minutes for the embedded model on a CPU, hours on a GPU
+  for FFHQ-sized models. Computed once per model and cached (relevance_exact).
+- fast (ours): the same to first order. How the mean unit CLIP embedding of a batch of faces
+  changes when channel c moves is the c-th column of its Jacobian with respect to the styles, and
+  one backward pass of (mean embedding . v) gives J^T v for every channel at once. D backward passes
+  (v = each axis of CLIP's D-dimensional space; or K random directions, a Johnson-Lindenstrauss
+  sketch, for a large D) give the whole Jacobian, once per model: seconds for the embedded model.
+  Every text is then linear algebra: delta i_c . delta t = J_c . delta t / |J_c|. It weights the
+  faces by how much each one moves instead of equally, and is linear where the exact one takes a
+  finite +-5 sigma step; how closely it agrees is measured (benchmarks/bench_text_edit.py).
+"""
+from __future__ import annotations
+
+import os
+import weakref
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Optional, Union
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .stylespace import conv_style_layers, offset_styles, style_statistics
+
+
+@dataclass
+class TextEdit:
+    """What a text edit gives: the images, the edited latent (optimisation) or the style offsets
+    (global), and what was used."""
+    images: torch.Tensor                         # [N, C, H, W] in about [-1, 1]
+    ws: torch.Tensor                             # [N, num_ws, w_dim]: edited (optimize) or as given (global)
+    styles: dict = field(default_factory=dict)   # {layer: [channels]} added to the styles (global)
+    history: list = field(default_factory=list)  # optimize: [{"step", "clip_loss", "l2", "preserve"}]
+    step: int = 0
+    steps: int = 0
+    channels: int = 0                            # global: how many style channels were moved
+    clip_name: str = ""
+    done: bool = True
+
+
+def model_clip(G, clip=None):
+    if clip is not None:
+        return clip
+    from .companions import companion
+    clip = companion(G, "clip")
+    if clip is None:
+        raise ValueError("no CLIP model was given and none is shipped beside this model; pass clip=load_clip(...)")
+    return clip
+
+
+def _lr(t: float, lr: float, rampdown: float = 0.25, rampup: float = 0.05) -> float:
+    ramp = min(1.0, (1 - t) / rampdown)
+    ramp = 0.5 - 0.5 * np.cos(ramp * np.pi)
+    return lr * ramp * min(1.0, t / rampup)
+
+
+def clip_loss(clip, images: torch.Tensor, text: torch.Tensor, views: int = 0,
+              generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    """1 - cos(image embedding, text embedding), per image [N]. views > 0: averaged over that many
+    random crops (80-100% of the side, anywhere in the image) instead of the whole image, so the
+    optimiser cannot satisfy CLIP with a pattern that only works pixel for pixel."""
+    text = text.to(images.device)
+    if not views:
+        return 1 - clip.encode_images(images) @ text
+    N = images.shape[0]
+    theta = torch.zeros(views * N, 2, 3)
+    scale = 0.8 + 0.2 * torch.rand(views * N, generator=generator)
+    theta[:, 0, 0] = theta[:, 1, 1] = scale
+    theta[:, :, 2] = (torch.rand(views * N, 2, generator=generator) * 2 - 1) * (1 - scale[:, None])
+    x = images.repeat(views, 1, 1, 1)
+    grid = F.affine_grid(theta.to(images.device, images.dtype), list(x.shape), align_corners=False)
+    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return (1 - clip.encode_images(x) @ text).view(views, N).mean(0)
+
+
+def optimize_steps(G, ws: torch.Tensor, prompt: str, clip=None, steps: int = 300, lr: float = 0.1,
+                   l2_weight: float = 0.008, preserve: Optional[Callable] = None, preserve_weight: float = 1.0,
+                   views: int = 0, seed: int = 0, preview_every: int = 10, noise_mode: str = "const") -> Iterator[TextEdit]:
+    """StyleCLIP latent optimisation of ws [N, num_ws, w_dim] towards `prompt`, yielding a
+    TextEdit every `preview_every` steps and a last one with done=True. Stopping the iteration
+    stops the optimisation. preserve(images) -> [N] is added with preserve_weight."""
+    clip = model_clip(G, clip)
+    if steps < 0:
+        raise ValueError("steps must be 0 or more")
+    text = clip.encode_prompt(prompt)
+    start = ws.detach().float().clone()
+    w = start.clone().requires_grad_(True)
+    opt = torch.optim.Adam([w], lr=lr)
+    history = []
+
+    def state(step, images, done=False):
+        return TextEdit(images.detach(), w.detach().clone(), history=list(history), step=step, steps=steps,
+                        clip_name=clip.name, done=done)
+
+    gen = torch.Generator().manual_seed(int(seed))
+    for step in range(steps):
+        for g in opt.param_groups:
+            g["lr"] = _lr(step / steps, lr)
+        images = G.synthesis(w, noise_mode=noise_mode)
+        c = clip_loss(clip, images, text, views, gen)
+        l2 = (w - start).square().sum(dim=[1, 2])
+        loss = c + l2_weight * l2
+        rec = {"step": step + 1, "clip_loss": round(float(c.detach().mean()), 5), "l2": round(float(l2.detach().mean()), 5)}
+        if preserve is not None:
+            p = preserve(images)
+            loss = loss + preserve_weight * p
+            rec["preserve"] = round(float(p.detach().mean()), 5)
+        opt.zero_grad(set_to_none=True)
+        loss.sum().backward()
+        opt.step()
+        history.append(rec)
+        if (step + 1) % max(1, preview_every) == 0 and step + 1 < steps:
+            yield state(step + 1, images)
+    with torch.no_grad():
+        images = G.synthesis(w, noise_mode=noise_mode)
+    yield state(steps, images, done=True)
+
+
+def optimize(G, ws: torch.Tensor, prompt: str, **options) -> TextEdit:
+    """The final state of optimize_steps."""
+    import collections
+    return collections.deque(optimize_steps(G, ws, prompt, preview_every=1 << 30, **options), maxlen=1)[0]
+
+
+def attribute_keeper(classifier, images: torch.Tensor, attributes) -> Callable[[torch.Tensor], torch.Tensor]:
+    """An identity-keeping term from an attribute classifier (for the embedded model, where no
+    face-recognition network applies): KL(start || now) of the classifier's readings of
+    `attributes`, summed, per image [N]. images: the start images [N, C, H, W]."""
+    size = classifier.config.resolution
+
+    def read(x):
+        if x.shape[-1] != size:
+            x = F.interpolate(x, size=(size, size), mode="area" if x.shape[-1] > size else "bilinear")
+        out = classifier(x.clamp(-1, 1))
+        return {a: F.log_softmax(out[a].float(), dim=1) for a in attributes}
+    with torch.no_grad():
+        start = read(images)
+
+    def preserve(x):
+        now = read(x)
+        return sum((start[a].exp() * (start[a] - now[a])).sum(dim=1) for a in attributes) if attributes else \
+            x.new_zeros(x.shape[0])
+    return preserve
+
+
+# --- global directions ------------------------------------------------------------------------
+
+@dataclass
+class Relevance:
+    """Each conv style channel's direction in CLIP space (StyleCLIP's delta i_c), for one
+    generator and one CLIP."""
+    layers: list                   # [(layer name, channels)] in order
+    directions: torch.Tensor       # [total channels, K]: unit delta i_c (exact, K = D); the Jacobian (fast)
+    std: torch.Tensor              # [total channels]: sigma_c
+    method: str                    # "exact" or "fast"
+    clip_name: str
+    images: int
+    basis: Optional[torch.Tensor] = None  # fast: [K, D], the directions CLIP space was probed along
+
+    def split(self, values: torch.Tensor) -> dict:
+        out, i = {}, 0
+        for name, n in self.layers:
+            out[name] = values[i:i + n]
+            i += n
+        return out
+
+    def scores(self, text: torch.Tensor) -> torch.Tensor:
+        """delta i_c . delta t for every channel [total channels]: a cosine in [-1, 1]. Fast: the
+        Jacobian rows J_c (in probe coordinates) give J_c . delta t / |J_c|."""
+        text = text.float().cpu()
+        if self.method == "fast":
+            J = self.directions.float()
+            return (J @ (self.basis.float() @ text)) / J.norm(dim=1).clamp_min(1e-12)
+        return F.normalize(self.directions.float(), dim=1) @ text
+
+    def save(self, path: str) -> None:
+        from safetensors.torch import save_file
+        meta = {"layers": ";".join(f"{n}:{c}" for n, c in self.layers), "method": self.method,
+                "clip_name": self.clip_name, "images": str(self.images)}
+        tmp = path + ".tmp"
+        tensors = {"directions": self.directions.contiguous(), "std": self.std.contiguous()}
+        if self.basis is not None:
+            tensors["basis"] = self.basis.contiguous()
+        save_file(tensors, tmp, metadata=meta)
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: str) -> "Relevance":
+        from safetensors import safe_open
+        with safe_open(path, "pt") as f:
+            meta = f.metadata()
+            directions, std = f.get_tensor("directions"), f.get_tensor("std")
+            basis = f.get_tensor("basis") if "basis" in f.keys() else None
+        layers = [(p.rsplit(":", 1)[0], int(p.rsplit(":", 1)[1])) for p in meta["layers"].split(";")]
+        return cls(layers, directions, std, meta["method"], meta["clip_name"], int(meta["images"]), basis)
+
+
+def _style_setup(G, images: int, seed: int, psi: float = 1.0):
+    """ws of `images` random seeds, the conv layers with their channel counts, and sigma_c."""
+    from .latents import seeds_to_ws
+    ws = seeds_to_ws(G, list(range(seed, seed + images)), psi)
+    layers = conv_style_layers(G)
+    stats = style_statistics(G)
+    names = list(layers)
+    return ws, [(n, layers[n][1].out_features) for n in names], torch.cat([stats[n] for n in names]).float()
+
+
+def relevance_exact(G, clip=None, images: int = 100, alpha: float = 5.0, seed: int = 0, batch: int = 64,
+                    progress: Optional[Callable[[int, int], None]] = None, resume: Optional[str] = None) -> Relevance:
+    """StyleCLIP's relevance of every conv style channel: over `images` random faces, the channel
+    moved by -alpha and +alpha sigma_c; the change of the unit CLIP embedding, normalised per
+    image, averaged, normalised. `resume`: a file where finished layers are kept, so a long run
+    can stop and go on. progress(done, total) is called as channels finish."""
+    clip = model_clip(G, clip)
+    ws, layers, std = _style_setup(G, images, seed)
+    device = ws.device
+    D = clip.encode_texts([""]).shape[1]
+    total = sum(n for _, n in layers)
+    done_rows: dict = {}
+    if resume and os.path.exists(resume):
+        done_rows = torch.load(resume, map_location="cpu", weights_only=True)
+    rows, offset = [], 0
+    for name, n in layers:
+        if name in done_rows:
+            rows.append(done_rows[name])
+            offset += n
+            if progress:
+                progress(offset, total)
+            continue
+        sigma = std[offset:offset + n]
+        # Each batch item is (image, channel, sign): its style gets sign * alpha * sigma_c on channel c.
+        pairs = [(i, c) for c in range(n) for i in range(images)]
+        per = max(1, batch // 2)
+        acc = torch.zeros(n, D)
+        with torch.no_grad():
+            for k in range(0, len(pairs), per):
+                chunk = pairs[k:k + per]
+                img = torch.tensor([i for i, _ in chunk] * 2, device=device)
+                ch = torch.tensor([c for _, c in chunk] * 2, device=device)
+                sign = torch.cat([-torch.ones(len(chunk)), torch.ones(len(chunk))]).to(device)
+                delta = torch.zeros(len(img), n, device=device)
+                delta[torch.arange(len(img)), ch] = sign * alpha * sigma.to(device)[ch]
+                with offset_styles(G, {name: delta}) as Ge:
+                    e = clip.encode_images(Ge.synthesis(ws[img], noise_mode="const")).cpu()
+                diff = F.normalize(e[len(chunk):] - e[:len(chunk)], dim=1)   # per image, normalised
+                acc.index_add_(0, ch[:len(chunk)].cpu(), diff)
+        rows.append(F.normalize(acc / images, dim=1))
+        done_rows[name] = rows[-1]
+        if resume:
+            tmp = resume + ".tmp"
+            torch.save(done_rows, tmp)
+            os.replace(tmp, resume)
+        offset += n
+        if progress:
+            progress(offset, total)
+    return Relevance(layers, torch.cat(rows), std, "exact", clip.name, images)
+
+
+def _jacobian_of_mean(G, clip, ws, layers, std, vectors: torch.Tensor, batch: int) -> torch.Tensor:
+    """For each row v of `vectors` [K, D]: d(mean over images of unit CLIP embedding . v) / d(s_c / sigma_c)
+    for every conv style channel c (one shared offset for all images). [K, total channels]"""
+    total = sum(n for _, n in layers)
+    out = torch.zeros(len(vectors), total)
+    for i in range(0, len(ws), batch):
+        part = ws[i:i + batch]
+        offsets = {name: torch.zeros(n, device=ws.device, requires_grad=True) for name, n in layers}
+        with offset_styles(G, offsets) as Ge:
+            e = clip.encode_images(Ge.synthesis(part, noise_mode="const")).sum(0)   # [D]
+        params = list(offsets.values())
+        for k, v in enumerate(vectors):
+            grads = torch.autograd.grad(e @ v.to(e.device), params, retain_graph=k + 1 < len(vectors))
+            out[k] += torch.cat([g.detach().cpu() for g in grads])
+    return out / len(ws) * std  # per sigma_c step
+
+
+def relevance_fast(G, clip=None, images: int = 32, seed: int = 0, batch: int = 32, probes: Optional[int] = None) -> Relevance:
+    """The fast relevance: the Jacobian of the mean unit CLIP embedding of `images` faces with
+    respect to every conv style channel (in sigma_c units), from one backward pass per probe
+    direction of CLIP space: all D axes (probes=None: exact), or `probes` random Gaussian
+    directions (a Johnson-Lindenstrauss sketch, for large D). Every text is then linear
+    algebra (Relevance.scores)."""
+    clip = model_clip(G, clip)
+    ws, layers, std = _style_setup(G, images, seed)
+    D = clip.encode_texts([""]).shape[1]
+    if probes is None or probes >= D:
+        basis = torch.eye(D)
+    else:
+        basis = torch.randn(probes, D, generator=torch.Generator().manual_seed(seed)) / probes ** 0.5
+    J = _jacobian_of_mean(G, clip, ws, layers, std, basis, batch)           # [K, channels]
+    return Relevance(layers, J.T.contiguous(), std, "fast", clip.name, images, basis)
+
+
+def style_direction(relevance: Relevance, text: torch.Tensor, beta: float) -> tuple[dict, int]:
+    """StyleCLIP's manipulation direction: {layer: [channels]} in style units (sigma_c times the
+    score, scaled so the largest is 1; channels scoring below beta are 0), and how many moved."""
+    scores = relevance.scores(text)
+    keep = scores.abs() >= beta
+    ds = torch.where(keep, scores, torch.zeros_like(scores))
+    top = ds.abs().max()
+    if float(top) > 0:
+        ds = ds / top
+    return relevance.split(ds * relevance.std.float()), int(keep.sum())
+
+
+def global_edit(G, ws: torch.Tensor, prompt: str, neutral: str = "", alpha: float = 4.0, beta: float = 0.2,
+                relevance: Union[str, Relevance] = "fast", clip=None, noise_mode: str = "const") -> TextEdit:
+    """Move ws's styles along the global direction of `prompt` (from `neutral`) by alpha; channels
+    whose relevance is below beta are left alone. relevance: "fast", "exact" (the cached one
+    shipped beside G, or computed: slow) or a Relevance."""
+    clip = model_clip(G, clip)
+    if not isinstance(relevance, Relevance):
+        relevance = cached_relevance(G, clip, relevance)
+    text = clip.text_direction(prompt, neutral)
+    offsets, moved = style_direction(relevance, text, beta)
+    device = ws.device
+    offsets = {k: (float(alpha) * v).to(device) for k, v in offsets.items()}
+    with torch.no_grad(), offset_styles(G, offsets) as Ge:
+        images = Ge.synthesis(ws, noise_mode=noise_mode)
+    return TextEdit(images, ws, styles={k: v.cpu() for k, v in offsets.items()}, channels=moved, clip_name=clip.name)
+
+
+_memory = weakref.WeakKeyDictionary()  # G -> {(clip name, method): Relevance}; gone with G
+
+
+def relevance_file(G, method: str) -> Optional[str]:
+    """Where a model's relevance is shipped (beside a local model: styleclip/relevance_<method>.safetensors)."""
+    from .companions import companion_folder
+    folder = companion_folder(G, "styleclip", f"relevance_{method}.safetensors")
+    return None if folder is None else os.path.join(folder, f"relevance_{method}.safetensors")
+
+
+def cached_relevance(G, clip, method: str = "fast") -> Relevance:
+    """The model's relevance: shipped beside it, or computed once per process (fast: seconds for
+    small models; exact: StyleCLIP's full precomputation)."""
+    if method not in ("fast", "exact"):
+        raise ValueError("relevance must be 'fast' or 'exact'")
+    known = _memory.setdefault(G, {})
+    key = (clip.name, method)
+    if key not in known:
+        path = relevance_file(G, method)
+        shipped = Relevance.load(path) if path is not None else None
+        if shipped is not None and shipped.clip_name == clip.name:  # made with this CLIP
+            known[key] = shipped
+        else:
+            known[key] = relevance_fast(G, clip) if method == "fast" else relevance_exact(G, clip)
+    return known[key]
+
+
+__all__ = ["TextEdit", "optimize", "attribute_keeper", "optimize_steps", "global_edit", "Relevance", "relevance_exact", "relevance_fast",
+           "style_direction", "cached_relevance", "clip_loss"]

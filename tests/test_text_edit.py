@@ -1,0 +1,181 @@
+"""Text edits (StyleCLIP): the CLIP wrapper and its open_clip layout, latent optimisation, global
+directions with exact and fast relevance, captions. The properties hold for any CLIP, so most
+tests use the embedded architecture with fresh random weights; the shipped CLIP's own numbers
+are in test_default_model.py and the results file."""
+import os
+
+import numpy as np
+import pytest
+import torch
+from conftest import ROOT
+
+import stylegan
+from editing.clip import build_embedded, load_clip, save_embedded
+from editing.generate import synthesize
+from editing.latents import seeds_to_ws
+from editing.text_edit import (
+    Relevance,
+    attribute_keeper,
+    global_edit,
+    optimize,
+    optimize_steps,
+    relevance_exact,
+    relevance_fast,
+)
+
+CLIP_DIR = os.path.join(ROOT, "checkpoints", "avataaars64", "clip")
+
+
+@pytest.fixture(scope="module")
+def G():
+    return stylegan.load("avataaars-64", device="cpu")
+
+
+@pytest.fixture(scope="module")
+def clip():
+    return build_embedded(seed=1)
+
+
+@pytest.fixture(scope="module")
+def ws(G):
+    return seeds_to_ws(G, [3, 4], 0.7)
+
+
+@pytest.fixture(scope="module")
+def fast(G, clip):
+    return relevance_fast(G, clip, images=4, batch=4)
+
+
+def test_embedded_clip_round_trips_through_open_clips_own_loader(clip, tmp_path):
+    import open_clip
+    save_embedded(clip, str(tmp_path), fp16=False)
+    assert sorted(os.listdir(tmp_path)) == ["open_clip_config.json", "open_clip_model.safetensors"]
+    model, _, _ = open_clip.create_model_and_transforms(f"local-dir:{tmp_path}")
+    tokenizer = open_clip.get_tokenizer(f"local-dir:{tmp_path}")
+    text = ["a cartoon face with sunglasses", "an avatar smiling"]
+    assert tokenizer(text).shape == (2, 32)
+    with torch.no_grad():
+        theirs = model.eval().encode_text(tokenizer(text))
+    ours = load_clip(str(tmp_path))
+    torch.testing.assert_close(ours.encode_texts(text), torch.nn.functional.normalize(theirs, dim=-1))
+    x = torch.rand(2, 3, 64, 64) * 2 - 1
+    with torch.no_grad():
+        torch.testing.assert_close(ours.encode_images(x), torch.nn.functional.normalize(model.encode_image(x), dim=-1))
+
+
+def test_images_are_resized_to_the_clip_input(clip):
+    big = torch.rand(1, 3, 256, 256) * 2 - 1
+    assert clip.preprocess(big).shape == (1, 3, 64, 64)
+    # a 4x area resize is the mean of each 4x4 block (StyleCLIP's upsample-and-pool does the same)
+    expected = big.reshape(1, 3, 64, 4, 64, 4).mean(dim=(3, 5))
+    torch.testing.assert_close(clip.preprocess(big), (expected + 1) / 2 / 0.5 - 1)
+    assert clip.preprocess(torch.rand(1, 1, 16, 16)).shape == (1, 3, 64, 64)
+
+
+def test_prompts_fill_the_templates(clip):
+    sentences = clip.sentences("with sunglasses")
+    assert "a cartoon face with sunglasses" in sentences and "an illustration of an avatar with sunglasses" in sentences
+    assert "a zombie" in clip.sentences("a zombie") and all("face a zombie" not in s for s in clip.sentences("a zombie"))
+    with pytest.raises(ValueError, match="mean the same"):
+        clip.text_direction("smiling", "smiling")
+
+
+def test_optimization_lowers_the_clip_loss_and_stays_near_the_start(G, ws):
+    clip = load_clip(CLIP_DIR)  # the shipped CLIP: a random one barely cares what it sees
+    edit = optimize(G, ws, "with sunglasses", clip=clip, steps=30)
+    first, last = edit.history[0], edit.history[-1]
+    assert last["clip_loss"] < first["clip_loss"] - 0.01
+    assert edit.images.shape == (2, 3, 64, 64) and edit.ws.shape == ws.shape
+    assert 0 < float((edit.ws - ws).square().sum(dim=[1, 2]).mean()) < 50
+    # A heavier pull to the start moves the latent less.
+    tight = optimize(G, ws, "with sunglasses", clip=clip, steps=30, l2_weight=0.5)
+    assert float((tight.ws - ws).norm()) < float((edit.ws - ws).norm())
+
+
+def test_optimization_previews_and_stopping_stops(G, clip, ws):
+    run = optimize_steps(G, ws, "smiling", clip=clip, steps=50, preview_every=5)
+    seen = [next(run).step for _ in range(3)]
+    run.close()
+    assert seen == [5, 10, 15]
+
+
+def test_the_identity_term_keeps_what_the_prompt_does_not_name(G, ws):
+    from metrics.classifier import load
+    classifier = load(os.path.join(ROOT, "checkpoints", "avataaars64", "classifier"))
+    images = synthesize(G, ws)
+    keep = attribute_keeper(classifier, images, ["skin_color", "top_type"])
+    assert torch.allclose(keep(images), torch.zeros(2), atol=1e-5)
+    other = synthesize(G, seeds_to_ws(G, [10, 11], 0.7))
+    assert (keep(other) > 0.01).all()
+
+
+def test_alpha_zero_changes_nothing(G, clip, ws, fast):
+    plain = G.synthesis(ws, noise_mode="const")
+    edit = global_edit(G, ws, "with sunglasses", alpha=0.0, beta=0.0, relevance=fast, clip=clip)
+    assert torch.equal(edit.images, plain)
+    moved = global_edit(G, ws, "with sunglasses", alpha=5.0, beta=0.0, relevance=fast, clip=clip)
+    assert moved.channels == fast.directions.shape[0] and not torch.equal(moved.images, plain)
+
+
+def test_beta_above_every_relevance_changes_nothing(G, clip, ws, fast):
+    text = clip.text_direction("with sunglasses")
+    top = float(fast.scores(text).abs().max())
+    assert 0 < top <= 1
+    edit = global_edit(G, ws, "with sunglasses", alpha=8.0, beta=top + 1e-4, relevance=fast, clip=clip)
+    assert edit.channels == 0 and torch.equal(edit.images, G.synthesis(ws, noise_mode="const"))
+    some = global_edit(G, ws, "with sunglasses", alpha=8.0, beta=top * 0.5, relevance=fast, clip=clip)
+    assert 0 < some.channels < fast.directions.shape[0]
+
+
+def test_relevance_reloads_identically(fast, clip, tmp_path):
+    path = str(tmp_path / "relevance_fast.safetensors")
+    fast.save(path)
+    back = Relevance.load(path)
+    assert back.layers == fast.layers and back.method == "fast" and back.images == 4
+    assert torch.equal(back.directions, fast.directions) and torch.equal(back.std, fast.std)
+    text = clip.text_direction("smiling")
+    assert torch.equal(back.scores(text), fast.scores(text))
+
+
+def test_fast_relevance_is_the_exact_one_to_first_order(G, clip):
+    """One image, a small step: StyleCLIP's finite-difference relevance and the Jacobian agree."""
+    exact = relevance_exact(G, clip, images=1, alpha=0.01, batch=256)
+    fast = relevance_fast(G, clip, images=1, batch=1)
+    assert exact.layers == fast.layers
+    text = clip.text_direction("with sunglasses")
+    a, b = exact.scores(text), fast.scores(text)
+    assert float(np.corrcoef(a.numpy(), b.numpy())[0, 1]) > 0.99
+
+
+def test_exact_relevance_resumes_from_its_file(G, clip, tmp_path):
+    resume = str(tmp_path / "partial.pt")
+    calls = []
+    first = relevance_exact(G, clip, images=1, batch=512, resume=resume, progress=lambda d, t: calls.append(d))
+    assert calls[-1] == first.directions.shape[0] and os.path.exists(resume)
+    again = relevance_exact(G, clip, images=1, batch=512, resume=resume)  # every layer from the file
+    assert torch.equal(first.directions, again.directions)
+
+
+def test_a_prompt_names_its_attributes():
+    from training.captions import named_attributes
+    assert named_attributes("with sunglasses") == {"accessories_type"}
+    assert named_attributes("with pink hair") == {"hair_color", "top_type"}
+    assert named_attributes("wearing a red hat") == {"hat_color", "top_type"}
+    assert named_attributes("with closed eyes") == {"eye_type"}
+    assert named_attributes("as a zombie") == set()
+
+
+def test_captions_are_reproducible_and_say_what_is_there():
+    from training.avatars import ATTRIBUTES, attribute_classes
+    from training.captions import caption
+    labels = {a: -1 for a in ATTRIBUTES}
+    labels.update(skin_color=0, top_type=attribute_classes("top_type").index("LONG_HAIR_CURLY"),
+                  hair_color=attribute_classes("hair_color").index("PASTEL_PINK"),
+                  accessories_type=attribute_classes("accessories_type").index("SUNGLASSES"), facial_hair_type=0,
+                  mouth_type=attribute_classes("mouth_type").index("SMILE"), eye_type=0, eyebrow_type=0, clothe_type=0,
+                  clothe_color=0)
+    texts = [caption(labels, np.random.default_rng([0, i])) for i in range(200)]
+    assert texts == [caption(labels, np.random.default_rng([0, i])) for i in range(200)]
+    assert sum("sunglasses" in t for t in texts) > 120 and sum("pink" in t for t in texts) > 60
+    assert not any("beard" in t and "no beard" not in t for t in texts)
+    assert len(set(texts)) > 100

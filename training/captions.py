@@ -1,0 +1,233 @@
+"""Captions for the cartoon faces, written from their attribute labels in varied wording, to train
+the embedded CLIP (training/train_clip.py) and to ask it zero-shot questions.
+
+    caption(labels_of_one_face, rng)  ->  "a cartoon face with pink curly hair, wearing sunglasses and smiling"
+
+Every class of every attribute has a few phrases that say what it looks like; a caption is a
+subject ("a cartoon face", "an avatar", ...) and the phrases of a random subset of the face's
+visible attributes, in random order. Rare and telling attributes (glasses, beards, unusual mouths
+and eyes) are mentioned more often than common ones.
+"""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from .avatars import ATTRIBUTES, attribute_classes
+
+SUBJECTS = ["a cartoon face", "an avatar", "a cartoon person", "a drawing of a person", "a face", "a cartoon avatar",
+            "a cartoon portrait", "an illustrated face"]
+
+COLOURS = {  # hat and clothes colours
+    "BLACK": ["black"], "BLUE_01": ["blue"], "BLUE_02": ["blue"], "BLUE_03": ["dark blue", "navy"],
+    "GRAY_01": ["grey", "gray"], "GRAY_02": ["dark grey"], "HEATHER": ["heather grey"], "PASTEL_BLUE": ["light blue"],
+    "PASTEL_GREEN": ["light green", "mint green"], "PASTEL_ORANGE": ["orange", "peach"], "PASTEL_RED": ["salmon", "coral"],
+    "PASTEL_YELLOW": ["yellow"], "PINK": ["pink"], "RED": ["red"], "WHITE": ["white"],
+}
+HAIR_COLOURS = {
+    "BLACK": ["black"], "AUBURN": ["auburn"], "BLONDE": ["blonde"], "BLONDE_GOLDEN": ["golden blonde", "blonde"],
+    "BROWN": ["brown"], "BROWN_DARK": ["dark brown"], "PASTEL_PINK": ["pink", "pastel pink"],
+    "PLATINUM": ["platinum blonde", "white blonde"], "RED": ["red", "ginger"], "SILVER_GRAY": ["grey", "silver"],
+}
+HAIR_STYLES = {  # top_type -> words before "hair"
+    "LONG_HAIR_BIG_HAIR": ["big long", "voluminous"], "LONG_HAIR_BOB": ["bob-cut", "short bob"],
+    "LONG_HAIR_BUN": ["bun", "tied-up"], "LONG_HAIR_CURLY": ["long curly", "curly"], "LONG_HAIR_CURVY": ["long wavy"],
+    "LONG_HAIR_DREADS": ["long dreadlocked", "dreadlocked"], "LONG_HAIR_FRIDA": ["braided"],
+    "LONG_HAIR_FRO": ["afro", "big curly"], "LONG_HAIR_FRO_BAND": ["afro", "banded afro"],
+    "LONG_HAIR_NOT_TOO_LONG": ["shoulder-length", "medium-length"], "LONG_HAIR_MIA_WALLACE": ["bob", "fringed bob"],
+    "LONG_HAIR_SHAVED_SIDES": ["long", "half-shaved"], "LONG_HAIR_STRAIGHT": ["long straight", "long"],
+    "LONG_HAIR_STRAIGHT2": ["long straight", "long"], "LONG_HAIR_STRAIGHT_STRAND": ["long straight", "long"],
+    "SHORT_HAIR_DREADS_01": ["short dreadlocked"], "SHORT_HAIR_DREADS_02": ["short dreadlocked", "twisted"],
+    "SHORT_HAIR_FRIZZLE": ["short frizzy", "frizzy"], "SHORT_HAIR_SHAGGY_MULLET": ["shaggy", "mullet"],
+    "SHORT_HAIR_SHORT_CURLY": ["short curly", "curly"], "SHORT_HAIR_SHORT_FLAT": ["short flat", "short"],
+    "SHORT_HAIR_SHORT_ROUND": ["short round", "short"], "SHORT_HAIR_SHORT_WAVED": ["short wavy", "wavy"],
+    "SHORT_HAIR_SIDES": ["thinning", "side-only"], "SHORT_HAIR_THE_CAESAR": ["cropped", "very short"],
+    "SHORT_HAIR_THE_CAESAR_SIDE_PART": ["side-parted", "short side-parted"],
+}
+OTHER_TOPS = {  # top_type without hair; {c} is the hat colour
+    "NO_HAIR": ["bald", "with a shaved head"], "EYE_PATCH": ["wearing an eye patch", "with an eye patch"],
+    "HAT": ["wearing a hat", "wearing a {c} hat", "in a hat"], "HIJAB": ["wearing a {c} hijab", "wearing a headscarf"],
+    "TURBAN": ["wearing a {c} turban", "wearing a turban"],
+    "WINTER_HAT1": ["wearing a {c} winter hat", "wearing a hat", "in a beanie"],
+    "WINTER_HAT2": ["wearing a {c} winter hat", "wearing a hat", "in a bobble hat"],
+    "WINTER_HAT3": ["wearing a {c} winter hat", "wearing a hat", "in a woolly hat"],
+    "WINTER_HAT4": ["wearing a {c} winter hat", "wearing a hat", "in a hat with ear flaps"],
+}
+PHRASES = {
+    "skin_color": {"BLACK": ["with black skin", "with very dark skin"], "TANNED": ["with tanned skin"],
+                   "YELLOW": ["with yellow skin"], "PALE": ["with pale skin", "with very light skin"],
+                   "LIGHT": ["with light skin", "with fair skin"], "BROWN": ["with brown skin"],
+                   "DARK_BROWN": ["with dark brown skin", "with dark skin"]},
+    "accessories_type": {"DEFAULT": ["without glasses"], "KURT": ["with big dark glasses", "wearing sunglasses"],
+                         "PRESCRIPTION_01": ["with glasses", "wearing thin glasses"],
+                         "PRESCRIPTION_02": ["with glasses", "wearing thick glasses"],
+                         "ROUND": ["with round glasses", "wearing round glasses"],
+                         "SUNGLASSES": ["with sunglasses", "wearing sunglasses"],
+                         "WAYFARERS": ["with sunglasses", "wearing dark sunglasses", "with wayfarer sunglasses"]},
+    "facial_hair_type": {"DEFAULT": ["clean-shaven", "with no beard"],
+                         "BEARD_MEDIUM": ["with a beard", "with a {c} beard", "bearded"],
+                         "BEARD_LIGHT": ["with a light beard", "with stubble", "with a short {c} beard"],
+                         "BEARD_MAJESTIC": ["with a big beard", "with a long {c} beard", "with a majestic beard"],
+                         "MOUSTACHE_FANCY": ["with a fancy moustache", "with a curled {c} moustache"],
+                         "MOUSTACHE_MAGNUM": ["with a big moustache", "with a thick {c} moustache"]},
+    "mouth_type": {"DEFAULT": ["with a calm mouth", "with a neutral expression"],
+                   "CONCERNED": ["looking concerned", "looking worried"],
+                   "DISBELIEF": ["in disbelief", "with an open mouth"], "EATING": ["eating", "chewing"],
+                   "GRIMACE": ["grimacing", "showing gritted teeth"], "SAD": ["looking sad", "with a sad mouth"],
+                   "SCREAM_OPEN": ["screaming", "shouting"], "SERIOUS": ["looking serious", "with a straight mouth"],
+                   "SMILE": ["smiling", "with a big smile", "with a toothy smile"],
+                   "TONGUE": ["sticking out the tongue", "with the tongue out"],
+                   "TWINKLE": ["with a little smile", "smirking"], "VOMIT": ["vomiting", "feeling sick"]},
+    "eye_type": {"DEFAULT": ["with open eyes", "with round eyes"], "CLOSE": ["with closed eyes", "with eyes shut"],
+                 "CRY": ["crying", "in tears"], "DIZZY": ["with crossed-out eyes", "looking dizzy"],
+                 "EYE_ROLL": ["rolling the eyes"], "HAPPY": ["with happy eyes", "with smiling eyes"],
+                 "HEARTS": ["with heart eyes", "in love"], "SIDE": ["looking to the side", "glancing sideways"],
+                 "SQUINT": ["squinting"], "SURPRISED": ["with wide eyes", "looking surprised"],
+                 "WINK": ["winking"], "WINK_WACKY": ["winking wildly", "with a crazy wink"]},
+    "eyebrow_type": {"DEFAULT": ["with normal eyebrows"], "DEFAULT_NATURAL": ["with natural eyebrows"],
+                     "ANGRY": ["with angry eyebrows", "looking angry"], "ANGRY_NATURAL": ["with angry eyebrows"],
+                     "FLAT_NATURAL": ["with flat eyebrows"], "RAISED_EXCITED": ["with raised eyebrows"],
+                     "RAISED_EXCITED_NATURAL": ["with raised eyebrows"], "SAD_CONCERNED": ["with sad eyebrows"],
+                     "SAD_CONCERNED_NATURAL": ["with worried eyebrows"], "UNI_BROW_NATURAL": ["with a unibrow"],
+                     "UP_DOWN": ["with one eyebrow raised"], "UP_DOWN_NATURAL": ["with one eyebrow raised"],
+                     "FROWN_NATURAL": ["frowning"]},
+    "clothe_type": {"BLAZER_SHIRT": ["in a blazer", "wearing a blazer and shirt"],
+                    "BLAZER_SWEATER": ["in a blazer", "wearing a blazer over a sweater"],
+                    "COLLAR_SWEATER": ["in a {c} collared sweater", "wearing a {c} sweater"],
+                    "GRAPHIC_SHIRT": ["in a {c} graphic t-shirt", "wearing a printed {c} t-shirt"],
+                    "HOODIE": ["in a {c} hoodie", "wearing a {c} hoodie"], "OVERALL": ["in {c} overalls"],
+                    "SHIRT_CREW_NECK": ["in a {c} t-shirt", "wearing a {c} shirt"],
+                    "SHIRT_SCOOP_NECK": ["in a {c} scoop-neck shirt", "wearing a {c} top"],
+                    "SHIRT_V_NECK": ["in a {c} v-neck shirt", "wearing a {c} v-neck"]},
+}
+# How often an attribute is mentioned, when its class is the common one / another one.
+MENTION = {"skin_color": (0.35, 0.35), "top": (0.75, 0.75), "accessories_type": (0.1, 0.85),
+           "facial_hair_type": (0.15, 0.85), "mouth_type": (0.25, 0.7), "eye_type": (0.2, 0.7),
+           "eyebrow_type": (0.05, 0.3), "clothe_type": (0.25, 0.25)}
+COMMON = {"accessories_type": "DEFAULT", "facial_hair_type": "DEFAULT", "mouth_type": "DEFAULT", "eye_type": "DEFAULT",
+          "eyebrow_type": "DEFAULT"}
+
+
+def _name(attribute: str, labels: dict) -> str | None:
+    i = int(labels[attribute])
+    return attribute_classes(attribute)[i] if i >= 0 else None
+
+
+def top_phrases(labels: dict) -> list[str]:
+    """What is on the head: hair (colour and style) or a hat, scarf, eye patch, bald head."""
+    top, hair = _name("top_type", labels), _name("hair_color", labels)
+    if top in HAIR_STYLES:
+        colours = HAIR_COLOURS.get(hair, [""]) if hair else [""]
+        out = []
+        for style in HAIR_STYLES[top]:
+            for colour in colours:
+                out.append(f"with {colour} {style} hair".replace("  ", " "))
+                out.append(f"with {style} hair")
+        out += [f"with {c} hair" for c in colours if c]
+        if top == "LONG_HAIR_BUN":
+            out += [f"with {c} hair in a bun".replace("  ", " ") for c in colours]
+        return out
+    c = COLOURS.get(_name("hat_color", labels) or "", ["coloured"])
+    return [p.replace("{c}", colour) for p in OTHER_TOPS[top] for colour in c]
+
+
+def phrases(attribute: str, labels: dict) -> list[str]:
+    """The phrases that describe this face's class of `attribute` ([] where it does not show)."""
+    name = _name(attribute, labels)
+    if name is None:
+        return []
+    colour_of = {"facial_hair_type": ("facial_hair_color", HAIR_COLOURS), "clothe_type": ("clothe_color", COLOURS)}
+    out = PHRASES[attribute][name]
+    if attribute in colour_of:
+        key, table = colour_of[attribute]
+        colours = table.get(_name(key, labels) or "", [])
+        out = [p.replace("{c}", c) for p in out for c in colours] if colours else \
+            [p.replace(" {c}", "") for p in out]
+    return out
+
+
+def caption(labels: dict, rng: np.random.Generator) -> str:
+    """One caption of a face (labels: {attribute: class index}, -1 where not visible)."""
+    parts = []
+    for key, (p_common, p_other) in MENTION.items():
+        options = top_phrases(labels) if key == "top" else phrases(key, labels)
+        if not options:
+            continue
+        common = key in COMMON and _name(key, labels) == COMMON[key]
+        if rng.random() < (p_common if common else p_other):
+            parts.append(options[rng.integers(len(options))])
+    if not parts:
+        parts.append(top_phrases(labels)[0])
+    rng.shuffle(parts)
+    subject = SUBJECTS[rng.integers(len(SUBJECTS))]
+    if _name("facial_hair_type", labels) not in (None, "DEFAULT") and rng.random() < 0.3:
+        subject = "a cartoon man"
+    text = f"{subject} {parts[0]}" if len(parts) == 1 else f"{subject} {', '.join(parts[:-1])} and {parts[-1]}"
+    return re.sub(r"\ba ([aeio])", r"an \1", text)
+
+
+def class_prompts(attribute: str) -> dict[str, list[str]]:
+    """{class: phrases} for zero-shot classification of one attribute, colour-free where the
+    phrase has a colour slot (hat and clothes colours are their own attributes)."""
+    if attribute == "hair_color":
+        return {c: [f"with {w} hair" for w in words] for c, words in HAIR_COLOURS.items()}
+    if attribute in ("hat_color", "clothe_color"):
+        thing = "hat" if attribute == "hat_color" else "shirt"
+        return {c: [f"wearing a {w} {thing}" for w in words] for c, words in COLOURS.items()}
+    if attribute == "facial_hair_color":
+        return {c: [f"with a {w} beard" for w in words] for c, words in HAIR_COLOURS.items()}
+    if attribute == "top_type":
+        out = {}
+        for c in attribute_classes("top_type"):
+            if c in HAIR_STYLES:
+                out[c] = [f"with {s} hair" for s in HAIR_STYLES[c]]
+            else:
+                out[c] = [p.replace(" {c}", "") for p in OTHER_TOPS[c]]
+        return out
+    return {c: [p.replace(" {c}", "") for p in v] for c, v in PHRASES[attribute].items()}
+
+
+def words_of(attribute: str) -> set[str]:
+    """Every word the captions use for `attribute` (to tell which attributes a prompt names)."""
+    if attribute == "top_type":
+        texts = [p for v in HAIR_STYLES.values() for p in v] + ["hair"] + [p for v in OTHER_TOPS.values() for p in v]
+    elif attribute in ("hair_color", "facial_hair_color"):
+        texts = [w for v in HAIR_COLOURS.values() for w in v] + ["hair" if attribute == "hair_color" else "beard"]
+    elif attribute in ("hat_color", "clothe_color"):
+        texts = [w for v in COLOURS.values() for w in v]
+    else:
+        texts = [p for v in PHRASES[attribute].values() for p in v]
+    return {w for t in texts for w in t.replace("{c}", "").replace(",", " ").split()}
+
+
+
+
+# Words that say nothing about which attribute is meant.
+STOP_WORDS = {"a", "an", "the", "with", "and", "in", "of", "to", "on", "wearing", "looking", "face", "person", "cartoon",
+              "avatar", "man", "woman", "no", "without", "very", "big", "long", "short", "little", "light", "dark",
+              "out", "one", "some", "is", "has", "having", "who", "that", "drawing", "illustrated", "portrait"}
+COLOUR_THINGS = {"hair_color": {"hair", "blonde", "ginger", "auburn", "platinum", "redhead"},
+                 "hat_color": {"hat", "hijab", "turban", "beanie", "headscarf", "cap"},
+                 "clothe_color": {"shirt", "t-shirt", "hoodie", "sweater", "top", "overalls", "blazer", "clothes", "v-neck"},
+                 "facial_hair_color": {"beard", "moustache", "mustache", "stubble"}}
+
+
+def named_attributes(prompt: str, attributes=ATTRIBUTES) -> set[str]:
+    """The attributes a prompt speaks of: those whose caption words it uses (a colour attribute
+    only when the prompt also names its thing: "pink hair" names the hair colour, not the hat's)."""
+    words = set(re.findall(r"[a-z][a-z\-]*", str(prompt).lower())) - STOP_WORDS
+    named = set()
+    for a in attributes:
+        if a not in ATTRIBUTES or a == "clothe_graphic_type":
+            continue
+        vocab = words_of(a) - STOP_WORDS
+        if a in COLOUR_THINGS:
+            if words & COLOUR_THINGS[a] and (words & vocab or a == "hair_color" and words & COLOUR_THINGS[a] - {"hair"}):
+                named.add(a)
+        elif words & vocab:
+            named.add(a)
+    return named
+
+
+__all__ = ["ATTRIBUTES", "caption", "phrases", "top_phrases", "class_prompts", "words_of", "named_attributes", "SUBJECTS"]
