@@ -540,12 +540,15 @@ class Workspace:
             raise StudioError("prompt: write what the edit should give, e.g. 'with sunglasses' or 'smiling'")
         neutral = inputs.text(neutral or "", "neutral prompt", MAX_PROMPT).strip()
         method = inputs.choice(method, "method", TEXT_METHODS)
+        if method.startswith("global"):  # every field is checked before any work (CLIP loads on first use)
+            alpha = inputs.number(alpha, "α (strength)", -20, 20)
+            beta = inputs.number(beta, "β (disentanglement threshold)", 0, 1)
+        else:
+            steps = 300 if steps is None or steps == "" else (inputs.integer(steps, "steps", 0, MAX_TEXT_STEPS) or 300)
         ws = self.start_latent(seed, psi, class_idx, latents)
         clip = self.clip()
         before = synthesize(self.G, ws)
         if method.startswith("global"):
-            alpha = inputs.number(alpha, "α (strength)", -20, 20)
-            beta = inputs.number(beta, "β (disentanglement threshold)", 0, 1)
             kind = "exact" if method == "global (exact)" else "fast"
             if kind == "exact" and te.relevance_file(self.G, "exact") is None:
                 raise StudioError("exact global directions need StyleCLIP's precomputation for this model "
@@ -564,7 +567,6 @@ class Workspace:
             yield TextEditUpdate(1, 1, image_grid(torch.cat([before, edit.images.clamp(-1, 1)]), 1, 2), note, True, ws,
                                  edit.styles)
             return
-        steps = 300 if steps is None or steps == "" else (inputs.integer(steps, "steps", 0, MAX_TEXT_STEPS) or 300)
         limit = projection_time_limit() if time_limit is None else float(time_limit)
         preserve, keep_note = self.keep_attributes(prompt, before)
         run = te.optimize_steps(self.G, ws, prompt, clip=clip, steps=steps, preserve=preserve, preview_every=1,

@@ -170,7 +170,7 @@ def test_text_edit_through_the_api(app_url):
     ("/direction", (0, "SeFa", 0, None, 3, 0, 9, 0.7, 0, "junk.npz"), "not a latents .npz file"),
     ("/direction", (0, "SeFa", 0, None, 3, 0, 9, 0.7, 0, os.path.join(FIXTURES, "sg3-t-32", "cases.json")), "Invalid file type"),
     ("/stylespace", (0, "b16.conv1", 999, 10, 0.7, 0), "channel of b16.conv1 must be a whole number from 0 to 63"),
-    ("/text_edit", ("smiling", "", "global (fast)", float("nan"), 0.1, 0, 3, 0.7, 0, None), "α (strength) must be a number"),
+    ("/text_edit", ("smiling", "", "global (fast)", 99, 0.1, 0, 3, 0.7, 0, None), "α (strength) must be a number from -20 to 20"),
     ("/text_edit", ("", "", "optimization", 4, 0.1, 0, 3, 0.7, 0, None), "prompt: write what the edit should give"),
 ])
 def test_bad_input_on_each_tab_gives_a_message(app_url, endpoint, args, message, tmp_path):

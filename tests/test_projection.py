@@ -125,10 +125,10 @@ def test_the_shipped_encoder_and_hybrid(G, target, classifier):
     assert enc.steps == 0 and enc.history[0]["step"] == 0
     start = project(G, images, "image2stylegan", steps=0)  # w_avg's image
     assert float(psnr(enc.images, images).mean()) > float(psnr(start.images, images).mean()) + 5
-    hybrid = project(G, images, "hybrid", steps=30, encoder=E, classifier=classifier)
-    assert float(psnr(hybrid.images, images).mean()) > float(psnr(enc.images, images).mean())
+    hybrid = project(G, images, "hybrid", encoder=E, classifier=classifier)  # its 100 steps (seen: 40 dB from 30)
+    assert float(psnr(hybrid.images, images).mean()) > float(psnr(enc.images, images).mean()) + 3
     # Called with nothing but G and the image, the shipped encoder and classifier are found.
-    default = project(G, images, steps=30)
+    default = project(G, images)
     assert torch.equal(default.ws, hybrid.ws) and "classifier" in default.distance
     bare = type(G).from_config(G.config)  # the same network, not read from a folder: no companions
     bare.load_state_dict(G.state_dict())

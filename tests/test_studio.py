@@ -258,7 +258,7 @@ def test_result_files_are_deleted_after_an_hour(tmp_path):
 @pytest.mark.parametrize("args,message", [
     (("",), "prompt: write what the edit should give"),
     (("x" * 201,), "prompt is too long (at most 200 characters)"),
-    ((None,), "prompt must be text"),
+    ((None,), "prompt: write what the edit should give"),
     (("smiling", "", "magic"), "method must be one of optimization, global (fast), global (exact)"),
     (("smiling", "", "global (fast)", float("nan")), "α (strength) must be a number from -20 to 20; got nan"),
     (("smiling", "", "global (fast)", 4, float("inf")), "β (disentanglement threshold) must be a number from 0 to 1"),
@@ -279,7 +279,7 @@ def test_text_edits_of_the_embedded_model(embedded, tmp_path):
         assert last.done and last.image.size == (128, 64) and "style channels moved" in last.note
         assert last.styles and set(last.styles) <= set(embedded.style_layer_names())
     updates = list(embedded.text_edit("smiling", method="optimization", steps=4, seed=3))
-    assert [u.step for u in updates] == [1, 2, 3, 4, 4] and updates[-1].done
+    assert [u.step for u in updates] == [1, 2, 3, 4] and updates[-1].done and not updates[-2].done
     assert "keeping" in updates[-1].note and updates[-1].ws.shape == (1, 10, 128)
     path = embedded.save_text_edit(str(tmp_path / "e.npz"), updates[-1].ws, last.styles)
     assert torch.equal(embedded.latents(path), updates[-1].ws)  # the edit's latent goes on to other tabs
