@@ -159,15 +159,22 @@ def noise_regularizer(noises: list[torch.Tensor]) -> torch.Tensor:
     return total
 
 
-def learning_rate(recipe: Recipe, t: float) -> float:
-    """lr at progress t in [0, 1): warm-up, then constant, then a cosine ramp-down (NVIDIA's schedule)."""
+def ramped_lr(lr: float, t: float, rampup: float, rampdown: float) -> float:
+    """lr at progress t in [0, 1): a linear warm-up over the first `rampup` of the run, then
+    constant, then a cosine ramp-down over the last `rampdown` (NVIDIA's projector schedule,
+    which StyleCLIP reuses); 0 turns a ramp off."""
     ramp = 1.0
-    if recipe.lr_rampdown > 0:
-        ramp = min(1.0, (1 - t) / recipe.lr_rampdown)
+    if rampdown > 0:
+        ramp = min(1.0, (1 - t) / rampdown)
         ramp = 0.5 - 0.5 * math.cos(ramp * math.pi)
-    if recipe.lr_rampup > 0:
-        ramp *= min(1.0, t / recipe.lr_rampup)
-    return recipe.lr * ramp
+    if rampup > 0:
+        ramp *= min(1.0, t / rampup)
+    return lr * ramp
+
+
+def learning_rate(recipe: Recipe, t: float) -> float:
+    """A recipe's lr at progress t in [0, 1) (ramped_lr with its ramps)."""
+    return ramped_lr(recipe.lr, t, recipe.lr_rampup, recipe.lr_rampdown)
 
 
 def get_recipe(recipe: Union[str, Recipe], steps: Optional[int] = None, **overrides) -> Recipe:

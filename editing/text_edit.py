@@ -40,10 +40,10 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Optional, Union
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .projection import ramped_lr
 from .stylespace import conv_style_layers, offset_styles, style_statistics
 
 
@@ -70,12 +70,6 @@ def model_clip(G, clip=None):
     if clip is None:
         raise ValueError("no CLIP model was given and none is shipped beside this model; pass clip=load_clip(...)")
     return clip
-
-
-def _lr(t: float, lr: float, rampdown: float = 0.25, rampup: float = 0.05) -> float:
-    ramp = min(1.0, (1 - t) / rampdown)
-    ramp = 0.5 - 0.5 * np.cos(ramp * np.pi)
-    return lr * ramp * min(1.0, t / rampup)
 
 
 def clip_loss(clip, images: torch.Tensor, text: torch.Tensor, views: int = 0,
@@ -119,7 +113,7 @@ def optimize_steps(G, ws: torch.Tensor, prompt: str, clip=None, steps: int = 300
     gen = torch.Generator().manual_seed(int(seed))
     for step in range(steps):
         for g in opt.param_groups:
-            g["lr"] = _lr(step / steps, lr)
+            g["lr"] = ramped_lr(lr, step / steps, rampup=0.05, rampdown=0.25)  # StyleCLIP's: NVIDIA's schedule
         images = G.synthesis(w, noise_mode=noise_mode)
         c = clip_loss(clip, images, text, views, gen)
         l2 = (w - start).square().sum(dim=[1, 2])
