@@ -30,13 +30,13 @@ import torch
 
 from .errors import CheckpointError, UnsafePickleError
 from .safety import (
-    MAX_KWARGS_NODES,
     MAX_NESTING,
     BoundedReader,
     check_architecture,
     check_torch_legacy,
     check_zip,
     human_bytes,
+    plain_arguments,
     scan_pickle,
 )
 from .stylegan2 import StyleGAN2Generator
@@ -176,26 +176,6 @@ class RestrictedUnpickler(pickle.Unpickler):
         raise UnsafePickleError("Refused to load this pickle: it uses persistent ids (it is not an official network pickle)")
 
 
-def _plain(obj, budget=None, depth=0):
-    """EasyDicts and OrderedDicts to dicts, numpy scalars to Python numbers, recursively. Counts
-    every value it visits (repeats included) against a budget, so a pickle that refers to one
-    list a billion times over ("billion laughs") is refused instead of expanded."""
-    budget = [MAX_KWARGS_NODES] if budget is None else budget
-    budget[0] -= 1
-    if budget[0] < 0:
-        raise CheckpointError(f"the checkpoint's constructor arguments hold more than {MAX_KWARGS_NODES:,} values "
-                              "(counting repeats); refused")
-    if depth > MAX_NESTING:
-        raise CheckpointError("the checkpoint's constructor arguments are nested too deeply; refused")
-    if isinstance(obj, dict):
-        return {str(k): _plain(v, budget, depth + 1) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v, budget, depth + 1) for v in obj]
-    if isinstance(obj, np.generic):
-        return obj.item()
-    return obj
-
-
 def _state_dict(obj: PersistentObject, prefix="", seen=None):
     """The module's state dict under the official names, from the recorded __dict__. A module
     tree deeper than any network, or one module recorded twice, is refused."""
@@ -253,7 +233,7 @@ def _pick_generator(top):
 def generator_from_record(rec: PersistentObject):
     if rec.class_name != "Generator":
         raise CheckpointError(f"the network in this pickle is a {rec.class_name}, not a Generator")
-    init_kwargs = _plain(rec.state.get("_init_kwargs") or {})
+    init_kwargs = plain_arguments(rec.state.get("_init_kwargs") or {})
     if rec.state.get("_init_args"):
         raise CheckpointError("this generator was built with positional arguments, which official checkpoints never use")
     sd = _state_dict(rec)

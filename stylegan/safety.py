@@ -79,6 +79,26 @@ def _dim(kwargs, name, lo=0, hi=MAX_DIM):
     return v
 
 
+def plain_arguments(obj, budget=None, depth=0):
+    """EasyDicts and OrderedDicts to dicts, numpy scalars to Python numbers, recursively. Counts
+    every value it visits (repeats included) against a budget, so a pickle that refers to one
+    list a billion times over ("billion laughs") is refused instead of expanded."""
+    budget = [MAX_KWARGS_NODES] if budget is None else budget
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise CheckpointError(f"the checkpoint's constructor arguments hold more than {MAX_KWARGS_NODES:,} values "
+                              "(counting repeats); refused")
+    if depth > MAX_NESTING:
+        raise CheckpointError("the checkpoint's constructor arguments are nested too deeply; refused")
+    if isinstance(obj, dict):
+        return {str(k): plain_arguments(v, budget, depth + 1) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [plain_arguments(v, budget, depth + 1) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
 def build_on_meta(cls, init_kwargs: dict):
     """cls(**init_kwargs) built on the meta device, which allocates nothing: its parameters and
     buffers say how many bytes the real network would take. Raises CheckpointError for

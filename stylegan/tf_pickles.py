@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from .errors import CheckpointError
-from .safety import MAX_NESTING
+from .safety import plain_arguments
 
 # TensorFlow build argument -> (our constructor argument, default when absent). `mapping.` names
 # go to mapping_kwargs. fmap_base counts channels at stage 0 where we count them at resolution 1:
@@ -243,19 +243,4 @@ def read_gs(top) -> tuple[dict, dict[str, np.ndarray]]:
         raise CheckpointError("this TensorFlow generator concatenates its labels in NVlabs/stylegan2's original way "
                               "(LabelConcat), which has no PyTorch StyleGAN2 counterpart; only stylegan2-ada's "
                               "label embedding (LabelEmbed) converts")
-    return convert_arguments(_plain_kwargs(state.get("static_kwargs") or {})), variables
-
-
-def _plain_kwargs(obj, depth=0):
-    """numpy scalars to Python numbers, tuples to lists, bounded."""
-    if depth > MAX_NESTING:
-        raise CheckpointError("the TensorFlow generator's static_kwargs are nested too deeply; refused")
-    if isinstance(obj, dict):
-        return {k: _plain_kwargs(v, depth + 1) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        if len(obj) > 10_000:
-            raise CheckpointError("the TensorFlow generator's static_kwargs hold a huge list; refused")
-        return [_plain_kwargs(v, depth + 1) for v in obj]
-    if isinstance(obj, np.generic):
-        return obj.item()
-    return obj
+    return convert_arguments(plain_arguments(state.get("static_kwargs") or {})), variables

@@ -123,12 +123,21 @@ def test_embedded_build_module_src_is_never_executed(tmp_path):
     assert not marker.exists()
 
 
+def _laughs(levels=8, width=10):
+    """One list referred to width**levels times: a few hundred bytes in a pickle."""
+    lol = [1.0] * width
+    for _ in range(levels):
+        lol = [lol] * width
+    return lol
+
+
 @pytest.mark.parametrize("change,match", [
     (lambda k: dict(k, fmap_decay=0.5), r"build arguments this converter does not know \('fmap_decay'\)"),
     (lambda k: dict(k, resolution="64"), r"resolution = '64'; it must be an integer"),
     (lambda k: dict(k, architecture="progressive"), r"architecture is 'progressive'"),
     (lambda k: dict(k, resolution=8192, fmap_base=1 << 20, fmap_max=4096), r"this server loads networks of at most"),
     (lambda k: dict(k, resolution=32), r"lacks the variable 'synthesis/32x32/Conv0_up/weight'"),
+    (lambda k: dict(k, resample_kernel=_laughs()), r"more than 10,000 values \(counting repeats\)"),
 ])
 def test_broken_or_giant_tf_pickles_are_clear_errors(change, match, tmp_path):
     static_kwargs, G, version = made("orig-1ch-16-v4")
