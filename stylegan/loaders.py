@@ -34,6 +34,7 @@ from .safety import (
     BoundedReader,
     check_architecture,
     check_torch_legacy,
+    check_weights_fit,
     check_zip,
     human_bytes,
     plain_arguments,
@@ -266,7 +267,7 @@ def generator_from_tf(top):
     expected = meta.state_dict()
     sd = convert_weights(variables, expected)
     filters = {k: v for k, v in expected.items() if k not in sd}  # resample filters: made by the constructor
-    check_architecture(StyleGAN2Generator, init_kwargs, {**filters, **sd})
+    check_weights_fit(meta, {**filters, **sd})
     G = StyleGAN2Generator(**init_kwargs)
     sd.update({k: v for k, v in G.state_dict().items() if k in filters})
     G.load_state_dict(sd, strict=True)

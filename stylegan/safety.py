@@ -155,19 +155,25 @@ def check_architecture(cls, init_kwargs: dict, state_dict: dict = None):
                               f"{human_bytes(need)}; this server loads networks of at most {human_bytes(budget)} "
                               f"(STYLEGAN_MAX_MODEL_MB). Nothing was allocated.")
     if state_dict is not None:
-        expected = {k: tuple(v.shape) for k, v in G.state_dict().items()}
-        got = {k: tuple(v.shape) for k, v in state_dict.items()}
-        missing = [k for k in expected if k not in got]
-        extra = [k for k in got if k not in expected]
-        wrong = [f"{k} {list(got[k])} (the network needs {list(expected[k])})" for k in expected
-                 if k in got and got[k] != expected[k]]
-        if missing or extra or wrong:
-            parts = [f"missing {', '.join(missing[:3])}" + (" …" if len(missing) > 3 else "")] if missing else []
-            parts += [f"unexpected {', '.join(extra[:3])}" + (" …" if len(extra) > 3 else "")] if extra else []
-            parts += [f"wrong shape: {'; '.join(wrong[:2])}" + (" …" if len(wrong) > 2 else "")] if wrong else []
-            raise CheckpointError(f"the checkpoint's weights do not fit the {cls.__name__} it declares: "
-                                  + "; ".join(parts) + ". Nothing was allocated.")
+        check_weights_fit(G, state_dict)
     return G
+
+
+def check_weights_fit(G, state_dict: dict) -> None:
+    """Refuse a state dict whose tensors do not match G (built on the meta device by
+    check_architecture) name for name and shape."""
+    expected = {k: tuple(v.shape) for k, v in G.state_dict().items()}
+    got = {k: tuple(v.shape) for k, v in state_dict.items()}
+    missing = [k for k in expected if k not in got]
+    extra = [k for k in got if k not in expected]
+    wrong = [f"{k} {list(got[k])} (the network needs {list(expected[k])})" for k in expected
+             if k in got and got[k] != expected[k]]
+    if missing or extra or wrong:
+        parts = [f"missing {', '.join(missing[:3])}" + (" …" if len(missing) > 3 else "")] if missing else []
+        parts += [f"unexpected {', '.join(extra[:3])}" + (" …" if len(extra) > 3 else "")] if extra else []
+        parts += [f"wrong shape: {'; '.join(wrong[:2])}" + (" …" if len(wrong) > 2 else "")] if wrong else []
+        raise CheckpointError(f"the checkpoint's weights do not fit the {type(G).__name__} it declares: "
+                              + "; ".join(parts) + ". Nothing was allocated.")
 
 
 # --------------------------------------------------------------------------------------
