@@ -53,7 +53,6 @@ class ClipModel:
     name: str                                       # for people: which CLIP this is
     templates: list = field(default_factory=lambda: list(PHOTO_TEMPLATES))
     subjects: list = field(default_factory=lambda: list(PHOTO_SUBJECTS))
-    pretrained: bool = True                         # False: random weights (tests)
 
     @property
     def device(self) -> torch.device:
@@ -115,6 +114,20 @@ class ClipModel:
         return F.normalize(d, dim=-1)
 
 
+def random_crops(x: torch.Tensor, min_scale: float, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    """A random square crop of min_scale to 100% of the side of each image, anywhere in it,
+    resized back to the image's size (CLIP's training augmentation, and the views of a CLIP loss)."""
+    N = x.shape[0]
+    scale = min_scale + (1 - min_scale) * torch.rand(N, generator=generator)
+    cx = (torch.rand(N, generator=generator) * 2 - 1) * (1 - scale)
+    cy = (torch.rand(N, generator=generator) * 2 - 1) * (1 - scale)
+    theta = torch.zeros(N, 2, 3)
+    theta[:, 0, 0] = theta[:, 1, 1] = scale
+    theta[:, 0, 2], theta[:, 1, 2] = cx, cy
+    grid = F.affine_grid(theta.to(x.device, x.dtype), list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
 def _is_embedded_layout(config: dict) -> bool:
     return config.get("model_cfg", {}).get("vision_cfg", {}).get("image_size") == 64
 
@@ -132,11 +145,11 @@ def load_clip(source: Union[str, os.PathLike], pretrained: Optional[str] = None,
         if config.get("templates") == "cartoon" or _is_embedded_layout(config):
             templates, subjects = CARTOON_TEMPLATES, CARTOON_SUBJECTS
         ident = f"local-dir:{source}"
-        model, _, preprocess = open_clip.create_model_and_transforms(ident)
+        model = open_clip.create_model_and_transforms(ident)[0]
         tokenizer = open_clip.get_tokenizer(ident)
         name = os.path.basename(os.path.normpath(source))
     else:
-        model, _, preprocess = open_clip.create_model_and_transforms(source, pretrained=pretrained)
+        model = open_clip.create_model_and_transforms(source, pretrained=pretrained)[0]
         tokenizer = open_clip.get_tokenizer(source)
         name = f"{source} ({pretrained})" if pretrained else source
         if source.startswith("hf-hub:"):  # a model in open_clip's Hub layout: its config (already cached) may name its templates
@@ -162,7 +175,7 @@ def build_embedded(seed: int = 0) -> ClipModel:
     tokenizer = open_clip.tokenizer.SimpleTokenizer(context_length=cfg["text_cfg"]["context_length"])
     return ClipModel(model, tokenizer, cfg["vision_cfg"]["image_size"], EMBEDDED_PREPROCESS_CFG["mean"],
                      EMBEDDED_PREPROCESS_CFG["std"], "embedded CLIP (untrained)", list(CARTOON_TEMPLATES),
-                     list(CARTOON_SUBJECTS), pretrained=False)
+                     list(CARTOON_SUBJECTS))
 
 
 def save_embedded(clip: ClipModel, folder: str, card: str = "", fp16: bool = True) -> None:
@@ -180,4 +193,4 @@ def save_embedded(clip: ClipModel, folder: str, card: str = "", fp16: bool = Tru
             f.write(card)
 
 
-__all__ = ["ClipModel", "load_clip", "build_embedded", "save_embedded", "EMBEDDED_MODEL_CFG"]
+__all__ = ["ClipModel", "load_clip", "build_embedded", "save_embedded", "random_crops", "EMBEDDED_MODEL_CFG"]

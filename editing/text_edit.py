@@ -77,18 +77,12 @@ def clip_loss(clip, images: torch.Tensor, text: torch.Tensor, views: int = 0,
     """1 - cos(image embedding, text embedding), per image [N]. views > 0: averaged over that many
     random crops (80-100% of the side, anywhere in the image) instead of the whole image, so the
     optimiser cannot satisfy CLIP with a pattern that only works pixel for pixel."""
+    from .clip import random_crops
     text = text.to(images.device)
     if not views:
         return 1 - clip.encode_images(images) @ text
-    N = images.shape[0]
-    theta = torch.zeros(views * N, 2, 3)
-    scale = 0.8 + 0.2 * torch.rand(views * N, generator=generator)
-    theta[:, 0, 0] = theta[:, 1, 1] = scale
-    theta[:, :, 2] = (torch.rand(views * N, 2, generator=generator) * 2 - 1) * (1 - scale[:, None])
-    x = images.repeat(views, 1, 1, 1)
-    grid = F.affine_grid(theta.to(images.device, images.dtype), list(x.shape), align_corners=False)
-    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
-    return (1 - clip.encode_images(x) @ text).view(views, N).mean(0)
+    x = random_crops(images.repeat(views, 1, 1, 1), 0.8, generator)
+    return (1 - clip.encode_images(x) @ text).view(views, images.shape[0]).mean(0)
 
 
 def optimize_steps(G, ws: torch.Tensor, prompt: str, clip=None, steps: int = 300, lr: float = 0.1,

@@ -179,3 +179,12 @@ def test_captions_are_reproducible_and_say_what_is_there():
     assert sum("sunglasses" in t for t in texts) > 120 and sum("pink" in t for t in texts) > 60
     assert not any("beard" in t and "no beard" not in t for t in texts)
     assert len(set(texts)) > 100
+
+
+def test_clip_loss_views_are_crops_of_the_image(G, clip, ws):
+    from editing.text_edit import clip_loss
+    images, text = G.synthesis(ws, noise_mode="const"), clip.encode_prompt("smiling")
+    plain = clip_loss(clip, images, text)
+    assert torch.equal(plain, 1 - clip.encode_images(images) @ text)
+    viewed = clip_loss(clip, images, text, views=3, generator=torch.Generator().manual_seed(0))
+    assert viewed.shape == (2,) and torch.isfinite(viewed).all() and not torch.equal(viewed, plain)

@@ -23,11 +23,10 @@ import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from editing.clip import ClipModel, build_embedded, load_clip, save_embedded  # noqa: E402
+from editing.clip import ClipModel, build_embedded, load_clip, random_crops, save_embedded  # noqa: E402
 from training.avatars import ATTRIBUTES, attribute_classes, load_split  # noqa: E402
 from training.captions import caption, class_prompts  # noqa: E402
 
@@ -35,27 +34,12 @@ ZERO_SHOT_ATTRIBUTES = ["skin_color", "hair_color", "top_type", "hat_color", "ac
                         "facial_hair_color", "mouth_type", "eye_type", "eyebrow_type", "clothe_type", "clothe_color"]
 
 
-def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """A random square crop of 85-100% of the side, resized back (per image)."""
-    N, _, H, W = x.shape
-    scale = 0.85 + 0.15 * torch.rand(N, generator=gen)
-    cx = (torch.rand(N, generator=gen) * 2 - 1) * (1 - scale)
-    cy = (torch.rand(N, generator=gen) * 2 - 1) * (1 - scale)
-    theta = torch.zeros(N, 2, 3)
-    theta[:, 0, 0] = scale
-    theta[:, 1, 1] = scale
-    theta[:, 0, 2] = cx
-    theta[:, 1, 2] = cy
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
-
-
 def batch(images: np.ndarray, labels: dict, seed: int, step: int, size: int):
     rng = np.random.default_rng([seed, step])
     idx = rng.integers(0, len(images), size)
     texts = [caption({a: labels[a][i] for a in ATTRIBUTES}, rng) for i in idx]
     x = torch.from_numpy(images[idx]).permute(0, 3, 1, 2).float() / 127.5 - 1
-    x = augment(x, torch.Generator().manual_seed(int(rng.integers(1 << 62))))
+    x = random_crops(x, 0.85, torch.Generator().manual_seed(int(rng.integers(1 << 62))))
     return x, texts
 
 
