@@ -95,3 +95,38 @@ def test_build_writes_resumable_shards_and_load_split_reads_them(tmp_path, monke
     assert np.array_equal(avatars.load_split(tmp_path, "train")[0], images)
     with pytest.raises(SystemExit):
         avatars.build(tmp_path, n_train=5, n_heldout=2, seed=4, workers=1, progress=False)
+
+
+def test_a_twin_differs_in_one_attribute_and_what_depends_on_it():
+    seen = set()
+    dependents = {"top_type": {"hair_color", "hat_color"}, "facial_hair_type": {"facial_hair_color"}}
+    for i in range(400):
+        labels = avatars.sample_attributes(np.random.default_rng([0, i]))
+        twin, changed = avatars.twin_attributes(labels, np.random.default_rng([0, i, 1]))
+        differ = {a for a in avatars.ATTRIBUTES if labels[a] != twin[a]}
+        assert changed in differ and differ <= {changed} | dependents.get(changed, set())
+        top = avatars.attribute_classes("top_type")[twin["top_type"]]
+        assert (twin["hair_color"] >= 0) == (top in avatars.COLOURED_HAIR_TOPS)
+        assert (twin["hat_color"] >= 0) == (top in avatars.HAT_TOPS)
+        beard = avatars.attribute_classes("facial_hair_type")[twin["facial_hair_type"]] != "DEFAULT"
+        assert (twin["facial_hair_color"] >= 0) == beard
+        seen.add(changed)
+    assert seen == set(avatars.TWIN_ATTRIBUTES)
+
+
+def test_twins_are_built_beside_their_faces_and_captioned_in_step(tmp_path, monkeypatch):
+    from training.captions import caption
+    monkeypatch.setattr(avatars, "SHARD_SIZE", 3)
+    avatars.build(tmp_path, n_train=4, n_heldout=1, seed=3, workers=1, progress=False, n_twins=4)
+    images, labels = avatars.load_split(tmp_path, "train")
+    twins, twin_labels = avatars.load_split(tmp_path, "twins")
+    assert twins.shape == (4, 64, 64, 3) and list(twin_labels["base"]) == [0, 1, 2, 3]
+    for j in range(4):
+        img, lab, changed = avatars.make_twin(3, j)
+        assert np.array_equal(twins[j], img) and avatars.ATTRIBUTES[twin_labels["changed"][j]] == changed
+        assert not np.array_equal(twins[j], images[j])  # a visible change
+        a = caption({k: labels[k][j] for k in avatars.ATTRIBUTES}, np.random.default_rng(j), must=changed)
+        b = caption({k: lab[k] for k in avatars.ATTRIBUTES}, np.random.default_rng(j), must=changed)
+        assert len(a.split(", ")) == len(b.split(", "))  # the same phrases but the changed attribute's
+    with pytest.raises(ValueError):
+        avatars.build(tmp_path, n_train=4, n_heldout=1, seed=3, workers=1, progress=False, n_twins=5)

@@ -187,6 +187,57 @@ def make_face(seed: int, index: int) -> tuple[np.ndarray, dict[str, int]]:
 
 
 # ---------------------------------------------------------------------------------------------
+# Twins: a training face redrawn with one attribute changed
+
+# Which attribute a twin changes, and how often. The small features (mouth, eyes, eyebrows, beard,
+# glasses) come first: in a batch of whole captions a contrastive model can tell faces apart by
+# skin, hair and clothes alone and never has to look at them; a face and its twin differ in
+# nothing else.
+TWIN_ATTRIBUTES = {"mouth_type": 0.2, "eye_type": 0.2, "eyebrow_type": 0.12, "facial_hair_type": 0.16,
+                   "accessories_type": 0.16, "hair_color": 0.08, "top_type": 0.08}
+
+
+def _draw(attribute: str, rng: np.random.Generator, avoid: int = -1, uniform: bool = False) -> int:
+    p = np.ones(len(attribute_classes(attribute))) if uniform else attribute_probabilities(attribute).copy()
+    if avoid >= 0:
+        p[avoid] = 0
+    return int(rng.choice(len(p), p=p / p.sum()))
+
+
+def twin_attributes(labels: dict[str, int], rng: np.random.Generator) -> tuple[dict[str, int], str]:
+    """The labels of a twin of a face: one attribute (drawn from TWIN_ATTRIBUTES; its new class half
+    the time by the dataset's frequencies, half the time uniformly, so rare classes get twins too)
+    changed, and what depends on it made consistent (a hat's colour, a beard's colour, hair that
+    a hat hides). Returns (labels, the attribute changed)."""
+    names = [a for a in TWIN_ATTRIBUTES if not (a == "hair_color" and labels["hair_color"] < 0)]
+    w = np.array([TWIN_ATTRIBUTES[a] for a in names])
+    attribute = names[int(rng.choice(len(names), p=w / w.sum()))]
+    out = dict(labels)
+    out[attribute] = _draw(attribute, rng, labels[attribute], uniform=rng.random() < 0.5)
+    if attribute == "top_type":
+        top = attribute_classes("top_type")[out["top_type"]]
+        hair, hat = labels["hair_color"], labels["hat_color"]
+        out["hair_color"] = (hair if hair >= 0 else _draw("hair_color", rng)) if top in COLOURED_HAIR_TOPS else -1
+        out["hat_color"] = (hat if hat >= 0 else _draw("hat_color", rng)) if top in HAT_TOPS else -1
+    if attribute == "facial_hair_type":
+        if attribute_classes("facial_hair_type")[out["facial_hair_type"]] == "DEFAULT":
+            out["facial_hair_color"] = -1
+        elif labels["facial_hair_color"] < 0:
+            hair = attribute_classes("hair_color")[labels["hair_color"]] if labels["hair_color"] >= 0 else None
+            classes = attribute_classes("facial_hair_color")
+            out["facial_hair_color"] = classes.index(hair) if hair in classes and rng.random() < 0.8 else \
+                _draw("facial_hair_color", rng)
+    return out, attribute
+
+
+def make_twin(seed: int, index: int) -> tuple[np.ndarray, dict[str, int], str]:
+    """The twin of training image `index`: pixels, labels and the attribute that differs."""
+    labels = sample_attributes(np.random.default_rng([seed, index]))
+    twin, attribute = twin_attributes(labels, np.random.default_rng([seed, index, 1]))
+    return render(twin), twin, attribute
+
+
+# ---------------------------------------------------------------------------------------------
 # Shards
 
 SPLITS = {"train": 0, "heldout": 10_000_000}  # index offsets: the splits never share a face
@@ -197,22 +248,35 @@ def _shard_path(out: Path, split: str, k: int) -> Path:
 
 
 def build_shard(out: str, split: str, k: int, count: int, seed: int) -> str:
-    start = SPLITS[split] + k * SHARD_SIZE
+    """Shard k of a split. "twins": the twins of training faces k * SHARD_SIZE onwards, with
+    `base` (the training face's index) and `changed` (the index in ATTRIBUTES of what differs)."""
+    start = SPLITS.get(split, 0) + k * SHARD_SIZE
     images = np.empty((count, RESOLUTION, RESOLUTION, 3), np.uint8)
     labels = {a: np.empty(count, np.int16) for a in ATTRIBUTES}
+    extra = {}
+    if split == "twins":
+        extra = {"base": np.arange(start, start + count, dtype=np.int64), "changed": np.empty(count, np.int16)}
     for j in range(count):
-        images[j], lab = make_face(seed, start + j)
+        if split == "twins":
+            images[j], lab, changed = make_twin(seed, start + j)
+            extra["changed"][j] = ATTRIBUTES.index(changed)
+        else:
+            images[j], lab = make_face(seed, start + j)
         for a in ATTRIBUTES:
             labels[a][j] = lab[a]
     path = _shard_path(Path(out), split, k)
     tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, images=images, **labels)
+    np.savez(tmp, images=images, **labels, **extra)
     os.replace(tmp, path)  # a shard exists only once complete
     return str(path)
 
 
 def build(out: str | Path, n_train: int = 50_000, n_heldout: int = 5_000, seed: int = 0,
-          workers: int = 2, progress: bool = True) -> None:
+          workers: int = 2, progress: bool = True, n_twins: int = 0) -> None:
+    """Build (or finish building) the dataset in `out`. n_twins: also the twins of the first
+    n_twins training faces (for the embedded CLIP's training); they can be added later."""
+    if n_twins > n_train:
+        raise ValueError("there are twins only of training faces: n_twins <= n_train")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     meta = {"seed": seed, "n_train": n_train, "n_heldout": n_heldout, "resolution": RESOLUTION,
@@ -225,7 +289,7 @@ def build(out: str | Path, n_train: int = 50_000, n_heldout: int = 5_000, seed: 
             raise SystemExit(f"{out} holds a dataset built with other settings; use another --out")
     meta_path.write_text(json.dumps(meta, indent=1))
     jobs = []
-    for split, n in (("train", n_train), ("heldout", n_heldout)):
+    for split, n in (("train", n_train), ("heldout", n_heldout), ("twins", n_twins)):
         for k in range((n + SHARD_SIZE - 1) // SHARD_SIZE):
             if not _shard_path(out, split, k).exists():
                 jobs.append((str(out), split, k, min(SHARD_SIZE, n - k * SHARD_SIZE), seed))
@@ -243,7 +307,8 @@ def build(out: str | Path, n_train: int = 50_000, n_heldout: int = 5_000, seed: 
 
 
 def load_split(folder: str | Path, split: str = "train") -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """All shards of a split: images (N, 64, 64, 3) uint8 and labels {attribute: (N,) int64}."""
+    """All shards of a split: images (N, 64, 64, 3) uint8 and labels {attribute: (N,) int64}
+    (for "twins" also "base" and "changed", see build_shard)."""
     paths = sorted(Path(folder).glob(f"{split}-*.npz"))
     paths = [p for p in paths if not p.name.endswith(".tmp.npz")]
     if not paths:
@@ -251,7 +316,8 @@ def load_split(folder: str | Path, split: str = "train") -> tuple[np.ndarray, di
                                 f"python -m training.avatars --out {folder}")
     shards = [np.load(p) for p in paths]
     images = np.concatenate([s["images"] for s in shards])
-    labels = {a: np.concatenate([s[a] for s in shards]).astype(np.int64) for a in ATTRIBUTES}
+    labels = {a: np.concatenate([s[a] for s in shards]).astype(np.int64) for a in ATTRIBUTES + ["base", "changed"]
+              if a in shards[0]}
     return images, labels
 
 
@@ -260,10 +326,11 @@ def main(argv=None):
     p.add_argument("--out", default="data/avataaars")
     p.add_argument("--train", type=int, default=50_000)
     p.add_argument("--heldout", type=int, default=5_000)
+    p.add_argument("--twins", type=int, default=0, help="also render twins of this many training faces")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     a = p.parse_args(argv)
-    build(a.out, a.train, a.heldout, a.seed, a.workers)
+    build(a.out, a.train, a.heldout, a.seed, a.workers, n_twins=a.twins)
 
 
 if __name__ == "__main__":

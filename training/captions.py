@@ -81,7 +81,7 @@ PHRASES = {
                    "TWINKLE": ["with a little smile", "smirking"], "VOMIT": ["vomiting", "feeling sick"]},
     "eye_type": {"DEFAULT": ["with open eyes", "with round eyes"], "CLOSE": ["with closed eyes", "with eyes shut"],
                  "CRY": ["crying", "in tears"], "DIZZY": ["with crossed-out eyes", "looking dizzy"],
-                 "EYE_ROLL": ["rolling the eyes"], "HAPPY": ["with happy eyes", "with smiling eyes"],
+                 "EYE_ROLL": ["rolling the eyes"], "HAPPY": ["with happy eyes", "with curved happy eyes"],
                  "HEARTS": ["with heart eyes", "in love"], "SIDE": ["looking to the side", "glancing sideways"],
                  "SQUINT": ["squinting"], "SURPRISED": ["with wide eyes", "looking surprised"],
                  "WINK": ["winking"], "WINK_WACKY": ["winking wildly", "with a crazy wink"]},
@@ -147,16 +147,23 @@ def phrases(attribute: str, labels: dict) -> list[str]:
     return out
 
 
-def caption(labels: dict, rng: np.random.Generator) -> str:
-    """One caption of a face (labels: {attribute: class index}, -1 where not visible)."""
+def caption(labels: dict, rng: np.random.Generator, must: str | None = None) -> str:
+    """One caption of a face (labels: {attribute: class index}, -1 where not visible). must: an
+    attribute the caption always mentions (for a face and its twin: given generators in the same
+    state, the two captions differ only in that attribute's phrase)."""
+    if must in ("hair_color", "top_type"):
+        must = "top"
     parts = []
     for key, (p_common, p_other) in MENTION.items():
         options = top_phrases(labels) if key == "top" else phrases(key, labels)
         if not options:
             continue
         common = key in COMMON and _name(key, labels) == COMMON[key]
-        if rng.random() < (p_common if common else p_other):
-            parts.append(options[rng.integers(len(options))])
+        if rng.random() < (p_common if common else p_other) or key == must:
+            # With `must`, exactly one draw per pick, whatever the number of options (integers()
+            # may draw more than once), so that a face's and its twin's captions stay in step.
+            pick = int(rng.random() * len(options)) if must else int(rng.integers(len(options)))
+            parts.append(options[pick])
     if not parts:
         parts.append(top_phrases(labels)[0])
     rng.shuffle(parts)

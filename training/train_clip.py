@@ -34,11 +34,26 @@ ZERO_SHOT_ATTRIBUTES = ["skin_color", "hair_color", "top_type", "hat_color", "ac
                         "facial_hair_color", "mouth_type", "eye_type", "eyebrow_type", "clothe_type", "clothe_color"]
 
 
-def batch(images: np.ndarray, labels: dict, seed: int, step: int, size: int):
+def batch(images: np.ndarray, labels: dict, seed: int, step: int, size: int, twins=None, pairs: int = 0):
+    """Images [size, 3, 64, 64] and their captions for one step, from (seed, step) alone. With
+    twins (images, labels from load_split(..., "twins")), `pairs` of the items are a training face
+    and its twin side by side, captioned alike but for the attribute that differs: the contrastive
+    loss can only tell them apart by it."""
     rng = np.random.default_rng([seed, step])
-    idx = rng.integers(0, len(images), size)
+    idx = rng.integers(0, len(images), size - 2 * pairs)
     texts = [caption({a: labels[a][i] for a in ATTRIBUTES}, rng) for i in idx]
-    x = torch.from_numpy(images[idx]).permute(0, 3, 1, 2).float() / 127.5 - 1
+    x = images[idx]
+    if pairs:
+        twin_images, twin_labels = twins
+        t = rng.integers(0, len(twin_images), pairs)
+        base = twin_labels["base"][t]
+        for j, b in zip(t, base):
+            changed = ATTRIBUTES[int(twin_labels["changed"][j])]
+            state = int(rng.integers(1 << 62))
+            texts.append(caption({a: labels[a][b] for a in ATTRIBUTES}, np.random.default_rng(state), must=changed))
+            texts.append(caption({a: twin_labels[a][j] for a in ATTRIBUTES}, np.random.default_rng(state), must=changed))
+        x = np.concatenate([x, np.stack([images[base], twin_images[t]], 1).reshape(-1, *images.shape[1:])])
+    x = torch.from_numpy(x).permute(0, 3, 1, 2).float() / 127.5 - 1
     x = random_crops(x, 0.85, torch.Generator().manual_seed(int(rng.integers(1 << 62))))
     return x, texts
 
@@ -79,13 +94,24 @@ def save_state(path, model, opt, step, seed):
     os.replace(tmp, path)
 
 
-def train(data, run, steps, batch_size=128, lr=1e-3, seed=0, minutes=None, save_every=200, threads=None, log_every=25):
+def train(data, run, steps, batch_size=128, lr=1e-3, seed=0, minutes=None, save_every=200, threads=None, log_every=25,
+          pairs=0, init=None):
+    """pairs: face-and-twin pairs per batch (the data folder needs twins). init: a state file of
+    an earlier run to start from (its weights only), e.g. to go on with twins."""
     if threads:
         torch.set_num_threads(threads)
     os.makedirs(run, exist_ok=True)
     state_path = os.path.join(run, "state.pt")
     images, labels = load_split(data, "train")
+    twins = load_split(data, "twins") if pairs else None
+    if twins is not None and int(twins[1]["base"].max()) >= len(images):
+        raise SystemExit("the twins are of training faces this data folder does not have")
+    with open(os.path.join(run, "args.json"), "w") as f:  # for the model card
+        json.dump({"steps": steps, "batch": batch_size, "lr": lr, "seed": seed, "pairs": pairs, "init": init}, f)
     clip = build_embedded(seed)
+    if init and not os.path.exists(state_path):
+        clip.model.load_state_dict(torch.load(init, map_location="cpu", weights_only=True)["model"])
+        print(f"starting from the weights of {init}", flush=True)
     model = clip.model.train().requires_grad_(True)
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in n]
     rest = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in n)]
@@ -108,7 +134,7 @@ def train(data, run, steps, batch_size=128, lr=1e-3, seed=0, minutes=None, save_
     while step < steps and not stop["now"]:
         if minutes is not None and time.time() - t0 > minutes * 60:
             break
-        x, texts = batch(images, labels, seed, step, batch_size)
+        x, texts = batch(images, labels, seed, step, batch_size, twins, pairs)
         for g in opt.param_groups:
             g["lr"] = lr_at(step, steps, lr)
         image_features, text_features, logit_scale = model(x, clip.tokenizer(texts))[:3]
@@ -145,8 +171,8 @@ license: mit
 A small CLIP (open_clip's `CLIP`: a ViT on 8x8 patches of 64 px images, a 4-layer text
 transformer, 128-d embeddings, open_clip's own tokenizer) trained by StyleGAN Studio's
 `training/train_clip.py` with open_clip's `ClipLoss` on {images:,} rendered cartoon faces and
-captions written from their labels ({steps:,} steps of {batch}; {minutes:.0f} minutes on a 2-core
-CPU). It exists so that text edits of the embedded StyleGAN2 (`checkpoints/avataaars64`) work
+captions written from their labels ({stages}; {minutes:.0f} minutes on a 2-core CPU).
+It exists so that text edits of the embedded StyleGAN2 (`checkpoints/avataaars64`) work
 with no download; it knows cartoon faces and nothing else. Weights in fp16.
 
 ```python
@@ -167,6 +193,26 @@ Chance is always answering the most frequent class.
 """
 
 
+def _stages(run):
+    """How a run was trained, following --init back to earlier runs: ("3,000 steps of 128, then
+    ...", minutes in all, from the runs' logs)."""
+    parts, minutes = [], 0.0
+    while run:
+        st = torch.load(os.path.join(run, "state.pt"), map_location="cpu", weights_only=True)
+        args = {}
+        if os.path.exists(os.path.join(run, "args.json")):
+            args = json.load(open(os.path.join(run, "args.json")))
+        pairs = args.get("pairs", 0)
+        parts.append(f"{st['step']:,} steps of {args.get('batch', 128)} at lr {args.get('lr', 1e-3):g}" +
+                     (f", {pairs} face-and-twin pairs in each (faces redrawn with one attribute changed, "
+                      "captioned alike but for it)" if pairs else ""))
+        log = [json.loads(line) for line in open(os.path.join(run, "log.jsonl"))]
+        minutes += sum(b["elapsed_s"] - a["elapsed_s"] for a, b in zip(log, log[1:]) if b["elapsed_s"] > a["elapsed_s"]) / 60
+        init = args.get("init")
+        run = os.path.dirname(init) if init else None
+    return ", then ".join(reversed(parts)), minutes
+
+
 def export(run, out, data, heldout=2000):
     clip = build_embedded()
     st = torch.load(os.path.join(run, "state.pt"), map_location="cpu", weights_only=True)
@@ -176,11 +222,10 @@ def export(run, out, data, heldout=2000):
     images, labels = load_split(data, "heldout")
     acc = zero_shot(clip, images[:heldout], {a: v[:heldout] for a, v in labels.items()})
     rows = "\n".join(f"| {a} | {r['classes']} | {r['accuracy']:.3f} | {r['chance']:.3f} |" for a, r in acc.items())
-    log = [json.loads(line) for line in open(os.path.join(run, "log.jsonl"))]
-    minutes = sum(b["elapsed_s"] - a["elapsed_s"] for a, b in zip(log, log[1:]) if b["elapsed_s"] > a["elapsed_s"]) / 60
+    stages, minutes = _stages(run)
     train_images = len(load_split(data, "train")[0])
     with open(os.path.join(out, "README.md"), "w") as f:
-        f.write(CARD.format(images=train_images, steps=st["step"], batch=128, minutes=minutes, heldout=heldout, rows=rows))
+        f.write(CARD.format(images=train_images, stages=stages, minutes=minutes, heldout=heldout, rows=rows))
     with open(os.path.join(out, "zero_shot.json"), "w") as f:
         json.dump({"heldout_faces": heldout, "steps": st["step"], "attributes": acc}, f, indent=2)
     print(json.dumps(acc, indent=1))
@@ -196,12 +241,14 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--minutes", type=float, default=None)
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--pairs", type=int, default=0, help="face-and-twin pairs per batch (build the twins first)")
+    p.add_argument("--init", default=None, help="start from the weights in this state file (an earlier run's)")
     p.add_argument("--export", default=None, help="write the trained model here (open_clip's Hub layout) and stop")
     a = p.parse_args(argv)
     if a.export:
         export(a.run, a.export, a.data)
     else:
-        train(a.data, a.run, a.steps, a.batch, a.lr, a.seed, a.minutes, threads=a.threads)
+        train(a.data, a.run, a.steps, a.batch, a.lr, a.seed, a.minutes, threads=a.threads, pairs=a.pairs, init=a.init)
 
 
 if __name__ == "__main__":
