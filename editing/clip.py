@@ -53,6 +53,7 @@ class ClipModel:
     name: str                                       # for people: which CLIP this is
     templates: list = field(default_factory=lambda: list(PHOTO_TEMPLATES))
     subjects: list = field(default_factory=lambda: list(PHOTO_SUBJECTS))
+    fingerprint: str = ""                           # which weights exactly: what cached analyses are keyed by
 
     @property
     def device(self) -> torch.device:
@@ -148,10 +149,12 @@ def load_clip(source: Union[str, os.PathLike], pretrained: Optional[str] = None,
         model = open_clip.create_model_and_transforms(ident)[0]
         tokenizer = open_clip.get_tokenizer(ident)
         name = os.path.basename(os.path.normpath(source))
+        fingerprint = "sha256:" + _file_digest(os.path.join(source, "open_clip_model.safetensors"))
     else:
         model = open_clip.create_model_and_transforms(source, pretrained=pretrained)[0]
         tokenizer = open_clip.get_tokenizer(source)
         name = f"{source} ({pretrained})" if pretrained else source
+        fingerprint = name
         if source.startswith("hf-hub:"):  # a model in open_clip's Hub layout: its config (already cached) may name its templates
             from huggingface_hub import hf_hub_download
             with open(hf_hub_download(source[len("hf-hub:"):], "open_clip_config.json")) as f:
@@ -163,7 +166,16 @@ def load_clip(source: Union[str, os.PathLike], pretrained: Optional[str] = None,
     mean = getattr(vis, "image_mean", None) or (0.48145466, 0.4578275, 0.40821073)
     std = getattr(vis, "image_std", None) or (0.26862954, 0.26130258, 0.27577711)
     model = model.to(device).eval().requires_grad_(False)
-    return ClipModel(model, tokenizer, size, tuple(mean), tuple(std), name, list(templates), list(subjects))
+    return ClipModel(model, tokenizer, size, tuple(mean), tuple(std), name, list(templates), list(subjects), fingerprint)
+
+
+def _file_digest(path: str) -> str:
+    import hashlib
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:16]
 
 
 def build_embedded(seed: int = 0) -> ClipModel:

@@ -168,6 +168,7 @@ class Relevance:
     clip_name: str
     images: int
     basis: Optional[torch.Tensor] = None  # fast: [K, D], the directions CLIP space was probed along
+    clip_id: str = ""              # the CLIP's fingerprint (ClipModel.fingerprint): which weights it was made with
 
     def split(self, values: torch.Tensor) -> dict:
         out, i = {}, 0
@@ -188,7 +189,7 @@ class Relevance:
     def save(self, path: str) -> None:
         from safetensors.torch import save_file
         meta = {"layers": ";".join(f"{n}:{c}" for n, c in self.layers), "method": self.method,
-                "clip_name": self.clip_name, "images": str(self.images)}
+                "clip_name": self.clip_name, "images": str(self.images), "clip_id": self.clip_id}
         tmp = path + ".tmp"
         tensors = {"directions": self.directions.contiguous(), "std": self.std.contiguous()}
         if self.basis is not None:
@@ -204,7 +205,8 @@ class Relevance:
             directions, std = f.get_tensor("directions"), f.get_tensor("std")
             basis = f.get_tensor("basis") if "basis" in f.keys() else None
         layers = [(p.rsplit(":", 1)[0], int(p.rsplit(":", 1)[1])) for p in meta["layers"].split(";")]
-        return cls(layers, directions, std, meta["method"], meta["clip_name"], int(meta["images"]), basis)
+        return cls(layers, directions, std, meta["method"], meta["clip_name"], int(meta["images"]), basis,
+                   meta.get("clip_id", ""))
 
 
 def _style_setup(G, images: int, seed: int, psi: float = 1.0):
@@ -231,6 +233,9 @@ def relevance_exact(G, clip=None, images: int = 100, alpha: float = 5.0, seed: i
     done_rows: dict = {}
     if resume and os.path.exists(resume):
         done_rows = torch.load(resume, map_location="cpu", weights_only=True)
+        if done_rows.get("_clip") != clip.fingerprint:  # made with other CLIP weights: start again
+            done_rows = {}
+    done_rows["_clip"] = clip.fingerprint
     rows, offset = [], 0
     for name, n in layers:
         if name in done_rows:
@@ -265,7 +270,7 @@ def relevance_exact(G, clip=None, images: int = 100, alpha: float = 5.0, seed: i
         offset += n
         if progress:
             progress(offset, total)
-    return Relevance(layers, torch.cat(rows), std, "exact", clip.name, images)
+    return Relevance(layers, torch.cat(rows), std, "exact", clip.name, images, clip_id=clip.fingerprint)
 
 
 def _jacobian_of_mean(G, clip, ws, layers, std, vectors: torch.Tensor, batch: int) -> torch.Tensor:
@@ -299,7 +304,7 @@ def relevance_fast(G, clip=None, images: int = 32, seed: int = 0, batch: int = 3
     else:
         basis = torch.randn(probes, D, generator=torch.Generator().manual_seed(seed)) / probes ** 0.5
     J = _jacobian_of_mean(G, clip, ws, layers, std, basis, batch)           # [K, channels]
-    return Relevance(layers, J.T.contiguous(), std, "fast", clip.name, images, basis)
+    return Relevance(layers, J.T.contiguous(), std, "fast", clip.name, images, basis, clip.fingerprint)
 
 
 def style_direction(relevance: Relevance, text: torch.Tensor, beta: float) -> tuple[dict, int]:
@@ -331,7 +336,7 @@ def global_edit(G, ws: torch.Tensor, prompt: str, neutral: str = "", alpha: floa
     return TextEdit(images, ws, styles={k: v.cpu() for k, v in offsets.items()}, channels=moved, clip_name=clip.name)
 
 
-_memory = weakref.WeakKeyDictionary()  # G -> {(clip name, method): Relevance}; gone with G
+_memory = weakref.WeakKeyDictionary()  # G -> {(clip fingerprint, method): Relevance}; gone with G
 
 
 def relevance_file(G, method: str) -> Optional[str]:
@@ -347,11 +352,11 @@ def cached_relevance(G, clip, method: str = "fast") -> Relevance:
     if method not in ("fast", "exact"):
         raise ValueError("relevance must be 'fast' or 'exact'")
     known = _memory.setdefault(G, {})
-    key = (clip.name, method)
+    key = (clip.fingerprint or clip.name, method)
     if key not in known:
         path = relevance_file(G, method)
         shipped = Relevance.load(path) if path is not None else None
-        if shipped is not None and shipped.clip_name == clip.name:  # made with this CLIP
+        if shipped is not None and clip.fingerprint and shipped.clip_id == clip.fingerprint:  # made with these weights
             known[key] = shipped
         else:
             known[key] = relevance_fast(G, clip) if method == "fast" else relevance_exact(G, clip)

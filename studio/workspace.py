@@ -554,7 +554,7 @@ class Workspace:
                 raise StudioError("exact global directions need StyleCLIP's precomputation for this model "
                                   "(python -m training.precompute_relevance; hours on a GPU for FFHQ-sized models): "
                                   "use global (fast)")
-            relevance = self.analysis(("relevance", kind, clip.name), lambda: te.cached_relevance(self.G, clip, kind))
+            relevance = self.analysis(("relevance", kind, clip.fingerprint or clip.name), lambda: te.cached_relevance(self.G, clip, kind))
             try:
                 edit = te.global_edit(self.G, ws, prompt, neutral, alpha, beta, relevance, clip=clip,
                                       noise_mode=self.noise(None))

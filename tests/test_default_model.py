@@ -109,7 +109,8 @@ def test_attribute_direction_moves_the_classifier(G, classifier):
 
 def test_the_shipped_clip_reads_fresh_faces_zero_shot():
     """The embedded CLIP names what it sees from text prompts alone (checkpoints/avataaars64/clip;
-    2,000 held-out faces in its card: skin 0.997, hair colour 0.93, top 0.81, mouth 0.63)."""
+    2,000 held-out faces in its card: skin 0.998, hair colour 0.95, top 0.82, mouth 0.82, eyes 0.61
+    where always answering the commonest class scores 0.42)."""
     pytest.importorskip("cairosvg")
     from editing.clip import load_clip
     from training.avatars import ATTRIBUTES, make_face
@@ -119,9 +120,9 @@ def test_the_shipped_clip_reads_fresh_faces_zero_shot():
     faces = [make_face(12345, i) for i in range(80)]  # a seed the dataset never used
     images = np.stack([f[0] for f in faces])
     labels = {a: np.array([f[1][a] for f in faces]) for a in ATTRIBUTES}
-    acc = zero_shot(clip, images, labels, ["skin_color", "hair_color", "top_type", "mouth_type"])
-    floors = {"skin_color": 0.9, "hair_color": 0.75, "top_type": 0.6, "mouth_type": 0.4}
+    acc = zero_shot(clip, images, labels, ["skin_color", "hair_color", "top_type", "mouth_type", "eye_type"])
+    floors = {"skin_color": 0.9, "hair_color": 0.75, "top_type": 0.6, "mouth_type": 0.6, "eye_type": 0.45}
     for a, r in acc.items():
-        assert r["accuracy"] >= floors[a] and r["accuracy"] > r["chance"] + 0.15, (a, r)
+        assert r["accuracy"] >= floors[a] and r["accuracy"] > r["chance"] + (0.15 if a != "eye_type" else 0.0), (a, r)
     zs = json.load(open(os.path.join(MODEL, "clip", "zero_shot.json")))
     assert zs["heldout_faces"] == 2000 and zs["attributes"]["skin_color"]["accuracy"] > 0.9

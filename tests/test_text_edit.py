@@ -131,7 +131,7 @@ def test_relevance_reloads_identically(fast, clip, tmp_path):
     path = str(tmp_path / "relevance_fast.safetensors")
     fast.save(path)
     back = Relevance.load(path)
-    assert back.layers == fast.layers and back.method == "fast" and back.images == 4
+    assert back.layers == fast.layers and back.method == "fast" and back.images == 4 and back.clip_id == fast.clip_id
     assert torch.equal(back.directions, fast.directions) and torch.equal(back.std, fast.std)
     text = clip.text_direction("smiling")
     assert torch.equal(back.scores(text), fast.scores(text))
@@ -154,6 +154,28 @@ def test_exact_relevance_resumes_from_its_file(G, clip, tmp_path):
     assert calls[-1] == first.directions.shape[0] and os.path.exists(resume)
     again = relevance_exact(G, clip, images=1, batch=512, resume=resume)  # every layer from the file
     assert torch.equal(first.directions, again.directions)
+    # a partial file made with other CLIP weights is not taken up
+    import dataclasses
+    torch.save(dict(torch.load(resume, weights_only=True), _clip="sha256:other"), resume)
+    later = []
+    relevance_exact(G, clip, images=1, batch=512, resume=resume, progress=lambda d, t: later.append(d))
+    assert len(later) == len(calls) and torch.load(resume, weights_only=True)["_clip"] == clip.fingerprint
+    assert dataclasses.replace(clip, fingerprint="x").fingerprint == "x"
+
+
+def test_a_shipped_relevance_is_used_only_with_the_clip_weights_it_was_made_with(G, tmp_path, monkeypatch):
+    import editing.text_edit as te
+    shipped = load_clip(CLIP_DIR)
+    assert shipped.fingerprint.startswith("sha256:")
+    rel = te.cached_relevance(G, shipped, "fast")
+    assert rel.clip_id == shipped.fingerprint
+    assert torch.equal(rel.directions, Relevance.load(te.relevance_file(G, "fast")).directions)
+    other_dir = tmp_path / "clip"  # the same folder name, other weights
+    save_embedded(build_embedded(seed=2), str(other_dir))
+    other = load_clip(str(other_dir))
+    assert other.name == shipped.name and other.fingerprint != shipped.fingerprint
+    monkeypatch.setattr(te, "relevance_fast", lambda G, clip: ("computed for", clip.fingerprint))
+    assert te.cached_relevance(G, other, "fast") == ("computed for", other.fingerprint)
 
 
 def test_a_prompt_names_its_attributes():
