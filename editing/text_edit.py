@@ -354,14 +354,22 @@ def cached_relevance(G, clip, method: str = "fast") -> Relevance:
     known = _memory.setdefault(G, {})
     key = (clip.fingerprint or clip.name, method)
     if key not in known:
-        path = relevance_file(G, method)
-        shipped = Relevance.load(path) if path is not None else None
-        if shipped is not None and clip.fingerprint and shipped.clip_id == clip.fingerprint:  # made with these weights
+        shipped = shipped_relevance(G, clip, method)
+        if shipped is not None:
             known[key] = shipped
         else:
             known[key] = relevance_fast(G, clip) if method == "fast" else relevance_exact(G, clip)
     return known[key]
 
 
+def shipped_relevance(G, clip, method: str) -> Optional[Relevance]:
+    """The relevance shipped beside G, if it was made with exactly these CLIP weights; else None."""
+    path = relevance_file(G, method)
+    shipped = Relevance.load(path) if path is not None else None
+    if shipped is not None and clip.fingerprint and shipped.clip_id == clip.fingerprint:
+        return shipped
+    return None
+
+
 __all__ = ["TextEdit", "optimize", "attribute_keeper", "optimize_steps", "global_edit", "Relevance", "relevance_exact", "relevance_fast",
-           "style_direction", "cached_relevance", "clip_loss"]
+           "style_direction", "cached_relevance", "shipped_relevance", "clip_loss"]

@@ -550,11 +550,12 @@ class Workspace:
         before = synthesize(self.G, ws)
         if method.startswith("global"):
             kind = "exact" if method == "global (exact)" else "fast"
-            if kind == "exact" and te.relevance_file(self.G, "exact") is None:
-                raise StudioError("exact global directions need StyleCLIP's precomputation for this model "
+            if kind == "exact" and te.shipped_relevance(self.G, clip, "exact") is None:
+                raise StudioError("exact global directions need StyleCLIP's precomputation for this model and this CLIP "
                                   "(python -m training.precompute_relevance; hours on a GPU for FFHQ-sized models): "
                                   "use global (fast)")
-            relevance = self.analysis(("relevance", kind, clip.fingerprint or clip.name), lambda: te.cached_relevance(self.G, clip, kind))
+            relevance = self.analysis(("relevance", kind, clip.fingerprint or clip.name),
+                                      lambda: te.cached_relevance(self.G, clip, kind))
             try:
                 edit = te.global_edit(self.G, ws, prompt, neutral, alpha, beta, relevance, clip=clip,
                                       noise_mode=self.noise(None))

@@ -297,3 +297,14 @@ def test_a_model_without_a_clip_of_its_own_says_when_the_hub_clip_is_missing(stu
     with pytest.raises(StudioError, match="exact global directions need StyleCLIP's precomputation"):
         monkeypatch.setattr(w, "clip_loader", lambda: None)
         next(w.text_edit("smiling", method="global (exact)"))
+
+
+def test_exact_directions_are_refused_when_the_shipped_relevance_is_for_other_clip_weights(embedded, monkeypatch):
+    """Never StyleCLIP's minutes-long precomputation inside a request: a shipped exact relevance made
+    with other CLIP weights counts as none."""
+    import dataclasses
+    clip = embedded.clip()
+    other = dataclasses.replace(clip, fingerprint="sha256:other-weights")
+    monkeypatch.setattr(embedded, "clip_loader", lambda: other)
+    with pytest.raises(StudioError, match="precomputation for this model and this CLIP"):
+        next(embedded.text_edit("smiling", method="global (exact)"))
