@@ -1,10 +1,14 @@
 """Train the embedded CLIP on the cartoon faces and their captions, resumably.
 
-    python -m training.train_clip --data data/avataaars --run runs/clip --steps 3000 --minutes 60
-    python -m training.train_clip --data data/avataaars --run runs/clip --export checkpoints/avataaars64/clip
+    python -m training.train_clip --data data/avataaars --run runs/clip --steps 3000 --lr 5e-4 --minutes 60
+    python -m training.train_clip --data data/avataaars --run runs/clip_twins --init runs/clip/state.pt \
+        --pairs 32 --steps 2500 --lr 3e-4          # needs the twins: training.avatars --twins 20000
+    python -m training.train_clip --data data/avataaars --run runs/clip_twins --export checkpoints/avataaars64/clip
 
-open_clip's CLIP (editing/clip.py: EMBEDDED_MODEL_CFG) with open_clip's ClipLoss, AdamW (lr 1e-3,
-wd 0.1 on matrices), 5% warm-up and a cosine decay, batch 128. Each step draws its images and
+open_clip's CLIP (editing/clip.py: EMBEDDED_MODEL_CFG) with open_clip's ClipLoss, AdamW (lr 1e-3
+unless told, wd 0.1 on matrices), 5% warm-up and a cosine decay, batch 128. With --pairs, that
+many items of each batch are pairs of a face and its twin (training/avatars.py: the face redrawn
+with one attribute changed), captioned alike but for that attribute. Each step draws its images and
 writes their captions (training/captions.py) from (seed, step) alone, so a resumed run takes the
 very batches an uninterrupted one would. Images get a light random resized crop (scale 0.85 to 1).
 The state (model, optimiser, step) is written atomically every --save-every steps, at --minutes,
