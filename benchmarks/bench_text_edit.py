@@ -100,21 +100,9 @@ def classifier_direction(G, classifier, attribute, idx, layers, std, seed=1000, 
 
 def classifier_optimization(G, classifier, ws, attribute, idx, steps, preserve):
     """The yardstick optimisation: StyleCLIP's loop with -log p(named class) in place of CLIP's loss."""
-    from editing.projection import ramped_lr
-    start = ws.detach().clone()
-    w = start.clone().requires_grad_(True)
-    opt = torch.optim.Adam([w], lr=0.1)
-    for step in range(steps):
-        for g in opt.param_groups:
-            g["lr"] = ramped_lr(0.1, step / steps, rampup=0.05, rampdown=0.25)
-        x = G.synthesis(w, noise_mode="const")
-        logp = classifier(x.clamp(-1, 1))[attribute].log_softmax(1)[:, idx].logsumexp(1)
-        loss = -logp + 0.008 * (w - start).square().sum([1, 2]) + preserve(x)
-        opt.zero_grad(set_to_none=True)
-        loss.sum().backward()
-        opt.step()
-    with torch.no_grad():
-        return G.synthesis(w, noise_mode="const")
+    def objective(x):
+        return -classifier(x.clamp(-1, 1))[attribute].log_softmax(1)[:, idx].logsumexp(1)
+    return optimize(G, ws, "", steps=steps, preserve=preserve, objective=objective).images
 
 
 def coverage(G, classifier, faces=2000):

@@ -87,14 +87,22 @@ def clip_loss(clip, images: torch.Tensor, text: torch.Tensor, views: int = 0,
 
 def optimize_steps(G, ws: torch.Tensor, prompt: str, clip=None, steps: int = 300, lr: float = 0.1,
                    l2_weight: float = 0.008, preserve: Optional[Callable] = None, preserve_weight: float = 1.0,
-                   views: int = 0, seed: int = 0, preview_every: int = 10, noise_mode: str = "const") -> Iterator[TextEdit]:
+                   views: int = 0, seed: int = 0, preview_every: int = 10, noise_mode: str = "const",
+                   objective: Optional[Callable] = None) -> Iterator[TextEdit]:
     """StyleCLIP latent optimisation of ws [N, num_ws, w_dim] towards `prompt`, yielding a
     TextEdit every `preview_every` steps and a last one with done=True. Stopping the iteration
-    stops the optimisation. preserve(images) -> [N] is added with preserve_weight."""
-    clip = model_clip(G, clip)
+    stops the optimisation. preserve(images) -> [N] is added with preserve_weight. objective:
+    images -> [N], in place of CLIP's loss (benchmarks' yardsticks steer by a classifier this way;
+    the history's "clip_loss" is then its value)."""
     if steps < 0:
         raise ValueError("steps must be 0 or more")
-    text = clip.encode_prompt(prompt)
+    if objective is None:
+        clip = model_clip(G, clip)
+        text = clip.encode_prompt(prompt)
+        gen = torch.Generator().manual_seed(int(seed))
+
+        def objective(images):
+            return clip_loss(clip, images, text, views, gen)
     start = ws.detach().float().clone()
     w = start.clone().requires_grad_(True)
     opt = torch.optim.Adam([w], lr=lr)
@@ -102,14 +110,13 @@ def optimize_steps(G, ws: torch.Tensor, prompt: str, clip=None, steps: int = 300
 
     def state(step, images, done=False):
         return TextEdit(images.detach(), w.detach().clone(), history=list(history), step=step, steps=steps,
-                        clip_name=clip.name, done=done)
+                        clip_name=clip.name if clip is not None else "", done=done)
 
-    gen = torch.Generator().manual_seed(int(seed))
     for step in range(steps):
         for g in opt.param_groups:
             g["lr"] = ramped_lr(lr, step / steps, rampup=0.05, rampdown=0.25)  # StyleCLIP's: NVIDIA's schedule
         images = G.synthesis(w, noise_mode=noise_mode)
-        c = clip_loss(clip, images, text, views, gen)
+        c = objective(images)
         l2 = (w - start).square().sum(dim=[1, 2])
         loss = c + l2_weight * l2
         rec = {"step": step + 1, "clip_loss": round(float(c.detach().mean()), 5), "l2": round(float(l2.detach().mean()), 5)}

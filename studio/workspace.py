@@ -550,12 +550,15 @@ class Workspace:
         before = synthesize(self.G, ws)
         if method.startswith("global"):
             kind = "exact" if method == "global (exact)" else "fast"
-            if kind == "exact" and te.shipped_relevance(self.G, clip, "exact") is None:
+            # exact: only the shipped precomputation, never StyleCLIP's minutes of it inside a request
+            find = te.shipped_relevance if kind == "exact" else te.cached_relevance
+            relevance = None
+            if kind == "fast" or te.relevance_file(self.G, "exact") is not None:
+                relevance = self.analysis(("relevance", kind, clip.fingerprint or clip.name), lambda: find(self.G, clip, kind))
+            if relevance is None:
                 raise StudioError("exact global directions need StyleCLIP's precomputation for this model and this CLIP "
                                   "(python -m training.precompute_relevance; hours on a GPU for FFHQ-sized models): "
                                   "use global (fast)")
-            relevance = self.analysis(("relevance", kind, clip.fingerprint or clip.name),
-                                      lambda: te.cached_relevance(self.G, clip, kind))
             try:
                 edit = te.global_edit(self.G, ws, prompt, neutral, alpha, beta, relevance, clip=clip,
                                       noise_mode=self.noise(None))

@@ -155,12 +155,10 @@ def test_exact_relevance_resumes_from_its_file(G, clip, tmp_path):
     again = relevance_exact(G, clip, images=1, batch=512, resume=resume)  # every layer from the file
     assert torch.equal(first.directions, again.directions)
     # a partial file made with other CLIP weights is not taken up
-    import dataclasses
     torch.save(dict(torch.load(resume, weights_only=True), _clip="sha256:other"), resume)
     later = []
     relevance_exact(G, clip, images=1, batch=512, resume=resume, progress=lambda d, t: later.append(d))
     assert len(later) == len(calls) and torch.load(resume, weights_only=True)["_clip"] == clip.fingerprint
-    assert dataclasses.replace(clip, fingerprint="x").fingerprint == "x"
 
 
 def test_a_shipped_relevance_is_used_only_with_the_clip_weights_it_was_made_with(G, tmp_path, monkeypatch):
