@@ -6,13 +6,15 @@ the plain functions of editing/ can find what was trained for it when the caller
     project(stylegan.load("avataaars-64"), photo)          # the hybrid recipe finds its encoder
 
 The studio layer loads companions through its own bounded cache and passes them explicitly;
-this is the lookup for Python users and scripts. Loaded once per folder, on the CPU.
+this is the lookup for Python users and scripts. Loaded once per (folder, device), on G's device.
 """
 from __future__ import annotations
 
 import functools
 import os
 from typing import Optional
+
+import torch
 
 
 def companion_folder(G, name: str, marker: str = "config.json") -> Optional[str]:
@@ -26,21 +28,26 @@ def companion_folder(G, name: str, marker: str = "config.json") -> Optional[str]
 
 
 @functools.lru_cache(maxsize=8)
-def _load(kind: str, folder: str):
+def _load(kind: str, folder: str, device: str):
     if kind == "classifier":
         from metrics.classifier import load
-        return load(folder)
+        return load(folder).to(device).eval()
     if kind == "encoder":
         from .encoder import load_encoder
-        return load_encoder(folder)
+        return load_encoder(folder).to(device)
     if kind == "clip":
         from .clip import load_clip
-        return load_clip(folder)
+        return load_clip(folder, device=device)
     raise ValueError(kind)
 
 
+def device_of(G) -> torch.device:
+    """Where G's weights are: where everything of a call on G must be."""
+    return next(G.parameters()).device
+
+
 def companion(G, kind: str):
-    """The `kind` ("classifier", "encoder", "clip") shipped beside G, or None where none was."""
+    """The `kind` ("classifier", "encoder", "clip") shipped beside G, on G's device, or None where none was."""
     marker = "open_clip_config.json" if kind == "clip" else "config.json"
     folder = companion_folder(G, kind, marker)
-    return None if folder is None else _load(kind, os.path.realpath(folder))
+    return None if folder is None else _load(kind, os.path.realpath(folder), str(device_of(G)))

@@ -118,9 +118,9 @@ def attribute_direction(G, classifier, attribute: str, value: str, samples: int 
         z = torch.randn([n, G.z_dim], generator=gen).to(device)
         w = G.mapping(z, None, truncation_psi=truncation_psi)
         img = G.synthesis(w, noise_mode="const")
-        logits = classifier(img.float().clamp(-1, 1).cpu())[attribute]
+        logits = classifier(img.float().clamp(-1, 1))[attribute]           # the classifier is on G's device
         ws.append(w[:, 0].double().cpu())
-        labels.append((logits.argmax(dim=1) == k).double())
+        labels.append((logits.argmax(dim=1) == k).double().cpu())
     w, y = torch.cat(ws), torch.cat(labels)
     positives = int(y.sum())
     if positives < 5 or positives > len(y) - 5:

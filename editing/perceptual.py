@@ -139,21 +139,42 @@ def _area_resize(x, size):
     return F.interpolate(x, size=(size, size), mode="area") if x.shape[-1] > size else x
 
 
-def lpips_distance(state: Optional[dict], resize: int = 256) -> Distance:
-    """LPIPS (VGG16, calibrated v0.1 layers from the lpips wheel) on images area-resized to
-    `resize` when larger, as NVIDIA's projector does."""
-    import warnings
+# The networks behind the distances, built once per (kind, weights, device) and shared by every
+# Distance made from them (a Distance holds its own target features, so runs never share those).
+_networks: dict = {}
+_networks_lock = threading.Lock()
 
+
+def _network(kind: str, state: Optional[dict], device, build: Callable[[], torch.nn.Module]) -> torch.nn.Module:
+    key = (kind, id(state) if state is not None else None, str(torch.device(device)))
+    with _networks_lock:
+        if key not in _networks:  # the state is kept with its network, so its id is not reused
+            _networks[key] = (build().to(device).eval().requires_grad_(False), state)
+        return _networks[key][0]
+
+
+def _device_of(device):
+    return torch.device(device if device is not None else "cpu")
+
+
+def lpips_distance(state: Optional[dict], resize: int = 256, device=None) -> Distance:
+    """LPIPS (VGG16, calibrated v0.1 layers from the lpips wheel) on images area-resized to
+    `resize` when larger, as NVIDIA's projector does; its network on `device` (default CPU),
+    built once per device."""
     import lpips
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # lpips passes torchvision's deprecated `pretrained`
-        model = lpips.LPIPS(net="vgg", pretrained=True, pnet_rand=True, verbose=False)
-    if state is not None:  # the backbone's modules sit in slices, named by their `features` index
-        modules = {name: m for s in model.net.children() for name, m in s.named_children()}
-        for key, value in state.items():
-            idx, param = key.split(".")
-            getattr(modules[idx], param).data.copy_(value)
-    model = model.eval().requires_grad_(False)
+
+    def build():
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # lpips passes torchvision's deprecated `pretrained`
+            model = lpips.LPIPS(net="vgg", pretrained=True, pnet_rand=True, verbose=False)
+        if state is not None:  # the backbone's modules sit in slices, named by their `features` index
+            modules = {name: m for s in model.net.children() for name, m in s.named_children()}
+            for key, value in state.items():
+                idx, param = key.split(".")
+                getattr(modules[idx], param).data.copy_(value)
+        return model
+    model = _network("lpips", state, _device_of(device), build)
 
     def feats(x):  # LPIPS v0.1: scaled input, VGG16 taps, unit-normalised over channels
         return [lpips.normalize_tensor(f) for f in model.net(model.scaling_layer(_area_resize(x, resize)))]
@@ -172,16 +193,19 @@ _IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 _IMAGENET_STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
 
 
-def vgg_layers_distance(state: Optional[dict], layers=tuple(IMAGE2STYLEGAN_LAYERS), resize: int = 256) -> Distance:
+def vgg_layers_distance(state: Optional[dict], layers=tuple(IMAGE2STYLEGAN_LAYERS), resize: int = 256,
+                        device=None) -> Distance:
     """Image2StyleGAN's perceptual loss: sum over layers of the mean squared difference of VGG16
-    activations (each layer weighted 1, as in the paper), images area-resized to `resize`."""
+    activations (each layer weighted 1, as in the paper), images area-resized to `resize`; the
+    VGG16 on `device` (default CPU), built once per device."""
     depth = max(IMAGE2STYLEGAN_LAYERS[n] for n in layers) + 1
-    net = vgg16_features(state)[:depth]
+    net = _network("vgg16", state, _device_of(device), lambda: vgg16_features(state))[:depth]
     taps = {IMAGE2STYLEGAN_LAYERS[n] for n in layers}
+    mean, std = _IMAGENET_MEAN.to(_device_of(device)), _IMAGENET_STD.to(_device_of(device))
 
     def feats(x):
         x = (_area_resize(x, resize) + 1) / 2
-        x = (x - _IMAGENET_MEAN.to(x)) / _IMAGENET_STD.to(x)
+        x = (x - mean.to(x.dtype)) / std.to(x.dtype)
         out = []
         for i, layer in enumerate(net):
             x = layer(x)
@@ -245,14 +269,18 @@ def offline_distance(size: int, classifier=None, msssim_weight: float = 1.0, fea
 
 
 def perceptual(kind: str = "lpips", size: int = 256, classifier=None, download: bool = True,
-               stand_in: bool = False) -> Distance:
+               stand_in: bool = False, device=None) -> Distance:
     """The distance a projection recipe asks for: "lpips" (NVIDIA) or "vgg-layers"
     (Image2StyleGAN), with the ImageNet VGG16 where it can be had, else the offline fallback
     (the returned Distance's name says which). stand_in=True: VGG16 with random weights instead
-    of the fallback (the same cost: benchmarks and tests of the plumbing, never a real distance)."""
+    of the fallback (the same cost: benchmarks and tests of the plumbing, never a real distance).
+    The networks run on `device` (the generator's; default CPU), built once per device; the
+    fallback uses `classifier` where it is (on the generator's device)."""
     if kind not in ("lpips", "vgg-layers"):
         raise ValueError(f"unknown perceptual distance {kind!r}")
     state = None if stand_in else vgg16_state(download)
     if state is None and not stand_in:
         return offline_distance(size, classifier)
-    return lpips_distance(state) if kind == "lpips" else vgg_layers_distance(state)
+    if kind == "lpips":
+        return lpips_distance(state, device=device)
+    return vgg_layers_distance(state, device=device)

@@ -33,6 +33,7 @@ editing/perceptual.py, and every result's `distance` names what was used.
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import math
 from dataclasses import dataclass, field
@@ -82,7 +83,9 @@ RECIPES = {
 
 @dataclass
 class ProjectionState:
-    """Where the optimisation is; the last state of a run has done=True."""
+    """Where the optimisation is; the last state of a run has done=True. An intermediate state's
+    ws, noise and history are the running optimisation's own, valid until the next step (clone
+    to keep them); the last state's are copies."""
     step: int
     steps: int
     ws: torch.Tensor                    # [N, num_ws, w_dim]
@@ -235,18 +238,24 @@ def projection_steps(G, image, recipe: Union[str, Recipe] = "hybrid", steps: Opt
     def ws_of(w):
         return w.expand(-1, G.num_ws, -1) if w.shape[1] == 1 else w
 
+    def autocast():  # fp32: no autocast context at all (it exists for CPU and CUDA only)
+        return torch.autocast(device.type, dtype=dtype) if dtype != torch.float32 else contextlib.nullcontext()
+
     def render(w):
-        with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
+        with autocast():
             return G.synthesis(ws_of(w), noise_mode="const").float()
 
     if distance is None and recipe.steps:
-        distance = perceptual(recipe.distance, G.img_resolution, classifier)
+        distance = perceptual(recipe.distance, G.img_resolution, classifier, device=device)
     name = distance.name if distance is not None else "none (the encoder's forward pass)"
     history: list = []
 
     def state(step, images, done=False):
-        return ProjectionState(step, recipe.steps, ws_of(w_opt.detach()).clone(), images.detach(), list(history), name,
-                               {k: v.detach().clone() for k, v in noises.items()}, done)
+        # Between steps the state is a view of the optimiser's tensors (no copy per step: the
+        # studio asks for one every step); the last one is a copy of its own.
+        copy = (lambda t: t.detach().clone()) if done else (lambda t: t.detach())
+        return ProjectionState(step, recipe.steps, copy(ws_of(w_opt)), images.detach(), history if not done else list(history),
+                               name, {k: copy(v) for k, v in noises.items()}, done)
 
     if recipe.steps == 0:
         with torch.no_grad():
@@ -268,7 +277,7 @@ def projection_steps(G, image, recipe: Union[str, Recipe] = "hybrid", steps: Opt
             scale = w_std * recipe.w_noise_scale * max(0.0, 1 - t / recipe.w_noise_ramp) ** 2
             w_in = w_opt + torch.randn(w_opt.shape, generator=gen).to(device) * scale
         images = render(w_in)
-        with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
+        with autocast():
             dist = distance(images, target).float()                              # [N]
         loss = recipe.perceptual_weight * dist
         if recipe.pixel_weight:

@@ -63,12 +63,15 @@ class TextEdit:
 
 
 def model_clip(G, clip=None):
-    if clip is not None:
-        return clip
-    from .companions import companion
-    clip = companion(G, "clip")
+    """The CLIP of a text edit on G: the one given, else the one shipped beside G; on G's device
+    (a CLIP given on another device is moved there: it is the caller's)."""
+    from .companions import companion, device_of
     if clip is None:
-        raise ValueError("no CLIP model was given and none is shipped beside this model; pass clip=load_clip(...)")
+        clip = companion(G, "clip")
+        if clip is None:
+            raise ValueError("no CLIP model was given and none is shipped beside this model; pass clip=load_clip(...)")
+    if clip.device != device_of(G):
+        clip.to(device_of(G))
     return clip
 
 
@@ -223,7 +226,7 @@ def _style_setup(G, images: int, seed: int, psi: float = 1.0):
     layers = conv_style_layers(G)
     stats = style_statistics(G)
     names = list(layers)
-    return ws, [(n, layers[n][1].out_features) for n in names], torch.cat([stats[n] for n in names]).float()
+    return ws, [(n, layers[n][1].out_features) for n in names], torch.cat([stats[n] for n in names]).float().cpu()
 
 
 def relevance_exact(G, clip=None, images: int = 100, alpha: float = 5.0, seed: int = 0, batch: int = 64,
@@ -294,7 +297,7 @@ def _jacobian_of_mean(G, clip, ws, layers, std, vectors: torch.Tensor, batch: in
         for k, v in enumerate(vectors):
             grads = torch.autograd.grad(e @ v.to(e.device), params, retain_graph=k + 1 < len(vectors))
             out[k] += torch.cat([g.detach().cpu() for g in grads])
-    return out / len(ws) * std  # per sigma_c step
+    return out / len(ws) * std.cpu()  # per sigma_c step
 
 
 def relevance_fast(G, clip=None, images: int = 32, seed: int = 0, batch: int = 32, probes: Optional[int] = None) -> Relevance:
@@ -323,7 +326,7 @@ def style_direction(relevance: Relevance, text: torch.Tensor, beta: float) -> tu
     top = ds.abs().max()
     if float(top) > 0:
         ds = ds / top
-    return relevance.split(ds * relevance.std.float()), int(keep.sum())
+    return relevance.split(ds * relevance.std.float().cpu()), int(keep.sum())
 
 
 def global_edit(G, ws: torch.Tensor, prompt: str, neutral: str = "", alpha: float = 4.0, beta: float = 0.2,

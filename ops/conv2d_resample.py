@@ -11,12 +11,11 @@ convolution), which the official code uses for upsampling layers.
 (a 1x1 kernel commutes with the filter; an upsampling 3x3 becomes a strided transposed
 convolution followed by the filter) so no zero-inserted image is ever convolved.
 """
-import weakref
-
 import torch
 import torch.nn.functional as F
 
 from . import config
+from .cache import weight_cache
 from .upfirdn2d import _get_filter_size, _parse_padding, is_channels_last, upfirdn2d
 
 
@@ -28,32 +27,6 @@ def _conv2d(x, w, stride=1, padding=0, groups=1, transpose=False, flip_weight=Tr
     if transpose:
         return F.conv_transpose2d(x, w, bias=bias, stride=stride, padding=padding, groups=groups)
     return F.conv2d(x, w, bias=bias, stride=stride, padding=padding, groups=groups)
-
-
-_weight_caches = {}  # id(weight) -> (weakref to it, {key: derived tensor})
-
-
-def weight_cache(weight, name, fn):
-    """fn(weight), remembered until the weight changes (its version counter or storage) or
-    is freed: at inference the same kernels come back every call, and their derived forms
-    (a transposed, channels-last or squared copy) need not be rebuilt. Nothing is kept
-    while gradients flow. Kept beside the tensor, not on it, so nothing leaks into pickles."""
-    if torch.is_grad_enabled() and weight.requires_grad:
-        return fn(weight)
-    entry = _weight_caches.get(id(weight))
-    if entry is None or entry[0]() is not weight:
-        entry = (weakref.ref(weight), {})
-        _weight_caches[id(weight)] = entry
-        weakref.finalize(weight, _weight_caches.pop, id(weight), None)
-    cache = entry[1]
-    key = (name, weight._version, weight.data_ptr(), weight.dtype, weight.device)
-    value = cache.get(key)  # one lookup: another thread may clear the cache between two
-    if value is None:
-        value = fn(weight)
-        if len(cache) > 8:
-            cache.clear()
-        cache[key] = value
-    return value
 
 
 def _conv1x1(x, w):

@@ -14,7 +14,8 @@ import torch
 
 from . import config
 from .bias_act import bias_act
-from .conv2d_resample import _conv2d, conv2d_resample, weight_cache
+from .cache import weight_cache
+from .conv2d_resample import _conv2d, conv2d_resample
 from .upfirdn2d import is_channels_last
 
 

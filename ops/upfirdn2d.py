@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from . import config
+from .cache import weight_cache
 
 
 def _parse_scaling(scaling):
@@ -110,16 +111,16 @@ def upfirdn2d_ref(x, f, up=1, down=1, padding=0, flip_filter=False, gain=1):
 # --------------------------------------------------------------------------------------
 # Fast path.
 
-def _as_separable(f):
-    """(fx, fy) with outer(fy, fx) == f for a rank-1 2-D filter, else None."""
-    s = f.sum()
-    if float(s) == 0.0:
-        return None
-    fy = f.sum(dim=1)
-    fx = f.sum(dim=0) / s
-    if torch.allclose(torch.outer(fy, fx), f, rtol=1e-5, atol=1e-7 * float(f.abs().max())):
-        return fx, fy
-    return None
+def _is_separable(f) -> bool:
+    """Whether a 2-D filter is rank 1, outer(fy, fx). It takes reading values back to the host,
+    so it is decided once per filter (a model's filters are buffers that never change) rather
+    than at every call: the generator makes no host sync."""
+    def decide(f):
+        with torch.no_grad():
+            s = f.sum()
+            return bool(float(s) != 0.0 and torch.allclose(torch.outer(f.sum(dim=1), f.sum(dim=0) / s), f, rtol=1e-5,
+                                                           atol=1e-7 * float(f.abs().max())))
+    return weight_cache(f, "separable", decide)
 
 
 def _crop_or_pad(x, dim, lo, hi):
@@ -161,8 +162,9 @@ def upfirdn2d_fast(x, f, up=1, down=1, padding=0, flip_filter=False, gain=1):
     upx, upy = _parse_scaling(up)
     downx, downy = _parse_scaling(down)
     px0, px1, py0, py1 = _parse_padding(padding)
+    separable = f is None or f.ndim == 1 or _is_separable(f)
     if f is None:
-        f = torch.ones([1, 1], dtype=x.dtype, device=x.device)
+        f = torch.ones([1, 1], dtype=x.dtype, device=x.device)  # on the filter as given (a buffer: decided once), flipped or not
     f = f.to(device=x.device, dtype=x.dtype)
     if not flip_filter:
         f = f.flip(list(range(f.ndim)))
@@ -173,10 +175,9 @@ def upfirdn2d_fast(x, f, up=1, down=1, padding=0, flip_filter=False, gain=1):
     if f.ndim == 1:
         fx = fy = f * (gain ** 0.5)
     else:
-        sep = _as_separable(f)
-        if sep is None:
+        if not separable:
             return _upfirdn2d_fast_2d(x, f * gain, upx, upy, downx, downy, px0, px1, py0, py1)
-        fx, fy = sep[0] * gain, sep[1]
+        fx, fy = f.sum(dim=0) / f.sum() * gain, f.sum(dim=1)
     x = _fir_1d(x, fx, 3, upx, downx, px0, px1)
     x = _fir_1d(x, fy, 2, upy, downy, py0, py1)
     return x

@@ -231,7 +231,7 @@ class Networks:
         if folder is None:
             return None
         from metrics.classifier import load
-        return self.companion("classifier", folder, lambda f: load(f).eval())  # on the CPU, where attribute_direction reads it
+        return self.companion("classifier", folder, lambda f: load(f).to(self.device).eval())
 
     def encoder_for(self, source: Source):
         """The projection encoder trained for a model (checkpoints/<model>/encoder,

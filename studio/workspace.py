@@ -139,6 +139,21 @@ class Workspace:
     # --- what the model is --------------------------------------------------------------
 
     @property
+    def device(self) -> torch.device:
+        return next(self.G.parameters()).device
+
+    def to(self, device) -> "Workspace":
+        """Move every network this workspace owns to `device`, as a diffusers pipeline's .to() moves
+        its components: the generator, the classifier, the encoder, and the CLIP (now where it is
+        loaded, else on first use). Cached analyses stay valid: their tensors are moved where used."""
+        device = torch.device(device)
+        self.G.to(device)
+        for net in (self.classifier, self.encoder):
+            if net is not None:
+                net.to(device)
+        return self
+
+    @property
     def is_stylegan3(self) -> bool:
         return hasattr(self.G.synthesis, "layer_names")
 
@@ -201,7 +216,7 @@ class Workspace:
             ws = load_latents(path, self.G)
         except ValueError as e:
             raise StudioError(str(e)) from None
-        return ws.to(next(self.G.parameters()).device)
+        return ws.to(self.device)
 
     # --- cached analyses ----------------------------------------------------------------
 
@@ -499,9 +514,13 @@ class Workspace:
     # --- Text edit ----------------------------------------------------------------------
 
     def clip(self):
+        """The CLIP for text edits, on this workspace's device."""
         if self.clip_loader is None:
             raise StudioError("no CLIP model is available for text edits of this model")
-        return self.clip_loader()
+        clip = self.clip_loader()
+        if clip.device != self.device:
+            clip.to(self.device)
+        return clip
 
     def text_methods(self) -> list[str]:
         """The methods this model offers: exact global directions only where StyleCLIP's

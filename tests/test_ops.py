@@ -237,7 +237,7 @@ def test_modulated_conv2d_bias_act_fast_matches_ref(up, n, channels, size, clamp
 
 
 def test_weight_cache_follows_in_place_updates():
-    from ops.conv2d_resample import weight_cache
+    from ops.cache import weight_cache
     w = torch.ones(2, 2)
     with torch.no_grad():
         assert weight_cache(w, "sum", lambda t: t.sum()).item() == 4
