@@ -6,15 +6,21 @@ import inspect
 import logging
 import os
 
-import gradio as gr
-import PIL.Image
-import torch
+from studio.gpu import GpuCalls, gpu_seconds, spaces_gpu  # before torch: `spaces` must come before CUDA (ZeroGPU)
 
-import ops
-from editing import MAX_SEED
-from editing.latents import PRESETS
-from studio import Networks, Studio, public_message
-from studio.workspace import (
+SPACES_GPU = spaces_gpu()  # spaces.GPU where the package is installed; it does nothing off ZeroGPU
+
+import gradio as gr  # noqa: E402
+import PIL.Image  # noqa: E402
+import torch  # noqa: E402
+
+import ops  # noqa: E402
+from editing import MAX_SEED  # noqa: E402
+from editing.generate import parse_seeds  # noqa: E402
+from editing.latents import PRESETS  # noqa: E402
+from editing.projection import RECIPES as RECIPE_STEPS  # noqa: E402
+from studio import Networks, Studio, public_message  # noqa: E402
+from studio.workspace import (  # noqa: E402
     DIRECTION_METHODS,
     MAX_FRAMES,
     MAX_PROJECTION_STEPS,
@@ -25,18 +31,13 @@ from studio.workspace import (
     TEXT_METHODS,
 )
 
-try:  # ZeroGPU Spaces: run the GPU work inside spaces.GPU
-    import spaces
-    gpu = spaces.GPU
-except ImportError:
-    def gpu(fn):
-        return fn
-
 log = logging.getLogger("studio.app")
-ops.config.reuse_freed_memory()  # ~20% faster CPU generation: no page faults for every new tensor
+ON_GPU = torch.cuda.is_available()  # on ZeroGPU too: CUDA is emulated in the main process
+if not ON_GPU:
+    ops.config.reuse_freed_memory()  # ~20% faster CPU generation: no page faults for every new tensor
 studio = Studio(Networks(upload_dirs=(gr.utils.get_upload_folder(),)))
+gpu_calls = GpuCalls(studio, SPACES_GPU)
 MAX_UPLOAD = "2gb"  # the largest official pickles are about 380 MB
-ON_GPU = torch.cuda.is_available()
 # Concurrency groups: quick answers never wait behind long jobs. On a 2-vCPU CPU Space a 64 px
 # image takes milliseconds, a 600-frame video or a 64-image 1024 px gallery minutes.
 QUICK = dict(concurrency_id="quick", concurrency_limit=8 if ON_GPU else 4)   # one image, model info, presets
@@ -67,9 +68,21 @@ def _uploaded_image_path(self, payload):
 gr.Image.preprocess = _uploaded_image_path
 
 
-def handler(fn):
+def handler(fn=None, gpu=None, prepare=None):
     """The one error wrapper: any failure reaches the visitor as a message meant for people
-    (never Gradio's generic error, never a stack trace); unexpected ones are logged here."""
+    (never Gradio's generic error, never a stack trace); unexpected ones are logged here.
+    gpu: the handler uses the GPU; its ZeroGPU duration in seconds, or a function of the
+    handler's arguments giving it (studio.gpu); prepare(workspace, *args) loads the task's
+    companions in the main process first. The error wrapper runs inside the GPU call as
+    well as outside it, so ZeroGPU's worker hands back our message, not its own."""
+    if fn is None:
+        return functools.partial(handler, gpu=gpu, prepare=prepare)
+    if gpu is None:
+        return _safe(fn)
+    return _safe(gpu_calls.wrap(_safe(fn), gpu, prepare))
+
+
+def _safe(fn):
     def fail(e):
         if isinstance(e, gr.Error):
             raise e
@@ -84,7 +97,7 @@ def handler(fn):
                 yield from fn(*args, **kwargs)
             except Exception as e:
                 fail(e)
-        return gpu(wrapped_gen)
+        return wrapped_gen
 
     @functools.wraps(fn)
     def wrapped(*args, **kwargs):
@@ -92,7 +105,60 @@ def handler(fn):
             return fn(*args, **kwargs)
         except Exception as e:
             fail(e)
-    return gpu(wrapped)
+    return wrapped
+
+
+# --- how long each GPU handler may hold a ZeroGPU card: from its arguments ---------------
+
+def _count(text) -> int:
+    try:
+        return len(parse_seeds(str(text), limit=10_000))
+    except Exception:
+        return 1
+
+
+def _int(value, default=0) -> int:
+    try:
+        return int(value)
+    except Exception:
+        return default
+
+
+def seconds(images=0, steps=0):
+    """A duration for handlers whose work is fixed: model first, then anything."""
+    return lambda choice, text, upload, *_, **__: gpu_seconds(studio, (choice, text, upload), images, steps)
+
+
+def gallery_seconds(choice, text, upload, seeds, *_, **__):
+    return gpu_seconds(studio, (choice, text, upload), images=_count(seeds))
+
+
+def mixing_seconds(choice, text, upload, rows, cols, *_, **__):
+    return gpu_seconds(studio, (choice, text, upload), images=(_count(rows) + 1) * (_count(cols) + 1))
+
+
+def walk_seconds(choice, text, upload, seeds, frames_per_key, *_, **__):
+    return gpu_seconds(studio, (choice, text, upload), images=(_count(seeds) + 1) * max(_int(frames_per_key, 30), 1))
+
+
+def direction_seconds(choice, text, upload, seed, method, *_, **__):  # an attribute boundary renders 2,000 faces once
+    return gpu_seconds(studio, (choice, text, upload), images=5 + (2000 if method == "Attribute" else 0))
+
+
+def project_seconds(choice, text, upload, image, align, recipe, steps, seed, make_video, *_, **__):
+    n = _int(steps) or RECIPE_STEPS.get(recipe, RECIPE_STEPS["nvidia"]).steps
+    n = min(n, MAX_PROJECTION_STEPS)
+    return gpu_seconds(studio, (choice, text, upload), images=3 + (100 if make_video else 0), steps=n)
+
+
+def text_seconds(choice, text, upload, prompt, neutral, method, alpha, beta, steps, *_, **__):
+    if method != "optimization":
+        return gpu_seconds(studio, (choice, text, upload), images=40)  # a relevance within budget, or a shipped one
+    return gpu_seconds(studio, (choice, text, upload), images=2, steps=min(_int(steps) or 300, MAX_TEXT_STEPS))
+
+
+def morph_seconds(choice, text, upload, a, b, frames, *_, **__):
+    return gpu_seconds(studio, (choice, text, upload), images=min(_int(frames, 60), MAX_FRAMES))
 
 
 def png(image, name="image.png"):
@@ -129,13 +195,13 @@ def model_info(choice, text, upload):
             w.describe())
 
 
-@handler
+@handler(gpu=seconds(images=1))
 def generate(choice, text, upload, seed, psi, noise_mode, class_idx):
     image, note = studio.workspace(choice, text, upload).generate_one(seed, psi, noise_mode, class_idx)
     return png(image, f"seed{int(seed)}.png"), note
 
 
-@handler
+@handler(gpu=gallery_seconds)
 def generate_seeds(choice, text, upload, seeds, psi, cutoff, noise_mode, class_idx, tx, ty, rotate,
                    progress=gr.Progress()):
     w, shown = studio.workspace(choice, text, upload), []
@@ -155,14 +221,14 @@ def preset_layers(choice, text, upload, preset):
             gr.update(value=layers[-1] if layers else 0, maximum=w.num_ws - 1))
 
 
-@handler
+@handler(gpu=mixing_seconds)
 def style_mix(choice, text, upload, row_seeds, col_seeds, preset, first, last, psi, noise_mode, class_idx, latents=None):
     w = studio.workspace(choice, text, upload)
     grid, cells, note = w.style_mix(row_seeds, col_seeds, preset, first, last, psi, noise_mode, class_idx, latents)
     return png(grid, "style_mixing.png"), w.save_latents(studio.files.path("mixed_latents.npz"), cells), note
 
 
-@handler
+@handler(gpu=walk_seconds)
 def interpolate(choice, text, upload, seeds, frames_per_key, fps, rows, cols, loop, psi, noise_mode, class_idx,
                 latents=None, progress=gr.Progress()):
     w = studio.workspace(choice, text, upload)
@@ -175,20 +241,20 @@ def interpolate(choice, text, upload, seeds, frames_per_key, fps, rows, cols, lo
             yield gr.skip(), png(f.frame, "frame.png"), f"frame {f.count} of {f.total}"
 
 
-@handler
+@handler(gpu=direction_seconds)
 def direction(choice, text, upload, seed, method, index, attribute, strength, first, last, psi, class_idx, latents):
     w = studio.workspace(choice, text, upload)
     edit = w.direction(seed, method, index, attribute, strength, first, last, psi, class_idx, latents)
     return png(edit.strip, "direction.png"), w.save_latents(studio.files.path("edited_latents.npz"), edit.ws), edit.note
 
 
-@handler
+@handler(gpu=seconds(images=2))
 def stylespace(choice, text, upload, seed, layer, channel, strength, psi, class_idx):
     return png(studio.workspace(choice, text, upload).stylespace(seed, layer, channel, strength, psi, class_idx),
                "stylespace.png")
 
 
-@handler
+@handler(gpu=project_seconds, prepare=lambda w, choice, text, upload, image, align, recipe, *_: w.prepare("project", recipe))
 def project(choice, text, upload, image, align, recipe, steps, seed, make_video, progress=gr.Progress()):
     w = studio.workspace(choice, text, upload)
     video_path = studio.files.path("projection.mp4") if make_video else None
@@ -206,7 +272,7 @@ def project(choice, text, upload, image, align, recipe, steps, seed, make_video,
             yield (target, png(u.preview, "preview.png"), status) + (gr.skip(),) * 6
 
 
-@handler
+@handler(gpu=text_seconds, prepare=lambda w, *_: w.prepare("text_edit"))
 def text_edit(choice, text, upload, prompt, neutral, method, alpha, beta, steps, seed, psi, class_idx, latents,
               progress=gr.Progress()):
     w = studio.workspace(choice, text, upload)
@@ -218,7 +284,7 @@ def text_edit(choice, text, upload, prompt, neutral, method, alpha, beta, steps,
             yield png(u.image, "preview.png"), f"step {u.step} of {u.steps}", gr.skip()
 
 
-@handler
+@handler(gpu=morph_seconds)
 def morph(choice, text, upload, latents_a, latents_b, frames, fps, progress=gr.Progress()):
     w = studio.workspace(choice, text, upload)
     for f in w.morph(studio.files.path("morph.mp4"), latents_a, latents_b, frames, fps):
@@ -227,14 +293,14 @@ def morph(choice, text, upload, latents_a, latents_b, frames, fps, progress=gr.P
             yield f.path, f"{f.total} frames from A to B"
 
 
-@handler
+@handler(gpu=seconds(images=2))
 def expression_transfer(choice, text, upload, target, neutral, expressive, strength):
     w = studio.workspace(choice, text, upload)
     strip, ws = w.expression_transfer(target, neutral, expressive, strength)
     return png(strip, "expression.png"), w.save_latents(studio.files.path("expression.npz"), ws)
 
 
-@handler
+@handler(gpu=seconds(images=3))
 def crossover(choice, text, upload, content, style, k):
     w = studio.workspace(choice, text, upload)
     strip, ws = w.crossover(content, style, k)
@@ -244,6 +310,11 @@ def crossover(choice, text, upload, content, style, k):
 # --- the page ---------------------------------------------------------------------------
 
 DEFAULT = studio.default_name()
+if ON_GPU:  # the default model and its companions go to the GPU at start-up (ZeroGPU: at import, in the main process)
+    try:
+        studio.workspace(DEFAULT).prepare("text_edit")
+    except Exception:
+        log.warning("the default model could not be loaded at start-up", exc_info=True)
 with gr.Blocks(title="StyleGAN Studio", delete_cache=(600, 3600)) as demo:  # Gradio's copies live an hour too
     gr.Markdown("# StyleGAN Studio\nStyleGAN2 and StyleGAN3 in the browser: seeds, truncation, style mixing, "
                 "walks and latent directions. Checkpoints are converted, never executed.")

@@ -59,6 +59,16 @@ class Memo:
         with self._lock:
             return list(self._values)
 
+    def items(self) -> list:
+        with self._lock:
+            return list(self._values.items())
+
+    def put(self, key: Hashable, value) -> None:
+        """Keep a value computed elsewhere (another process), unless the key has one already."""
+        with self._lock:
+            if key not in self._values:
+                self._values[key] = value
+
     def clear(self) -> None:
         with self._lock:
             self._values.clear()

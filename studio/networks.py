@@ -60,6 +60,8 @@ def _looks_local(text: str) -> bool:
 def _release_memory():
     gc.collect()
     ops.config.release_freed_memory()  # a failed load or an evicted model keeps nothing
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.empty_cache()  # and hands its GPU memory back to the driver, for other models
 
 
 LOCAL_REFUSED = ("local paths are not accepted here: pick a model from the list, give a Hub id "

@@ -124,6 +124,16 @@ class TextEditUpdate:
     styles: Optional[dict] = None       # global: {layer: [channels]} added to the styles
 
 
+def _to_cpu(value):
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    if isinstance(value, dict):
+        return {k: _to_cpu(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_to_cpu(v) for v in value)
+    return value
+
+
 @dataclass
 class Workspace:
     G: torch.nn.Module
@@ -223,6 +233,35 @@ class Workspace:
     def analysis(self, key, compute: Callable[[], object]):
         """compute() once per key for this model; concurrent requests for one key wait for it."""
         return self._analyses.get(key, compute)
+
+    def prepare(self, task: str, recipe=None) -> None:
+        """Load what a task's networks need before the task runs (ZeroGPU: in the main process,
+        where it stays): "project" the recipe's perceptual network (LPIPS or VGG16 layers, and
+        the VGG16 weights download), "text_edit" the CLIP. Nothing here raises: the task itself
+        gives the message."""
+        try:
+            if task == "project":
+                name = recipe if recipe in proj.RECIPES else self.default_recipe()
+                r = proj.RECIPES[name]
+                if r.steps:
+                    from editing.perceptual import perceptual
+                    perceptual(r.distance, self.G.img_resolution, self.classifier, device=self.device)
+            elif task == "text_edit" and self.clip_loader is not None:
+                self.clip()
+        except Exception:
+            pass
+
+    def analysis_keys(self) -> set:
+        return set(self._analyses.keys())
+
+    def analyses_since(self, known: set) -> dict:
+        """The analyses computed since `known` (analysis_keys() earlier), their tensors on the CPU:
+        what a call run in another process (ZeroGPU's worker) hands back to the main one."""
+        return {k: _to_cpu(v) for k, v in self._analyses.items() if k not in known}
+
+    def keep_analyses(self, entries: dict) -> None:
+        for key, value in entries.items():
+            self._analyses.put(key, value)
 
     # --- Generate -----------------------------------------------------------------------
 
@@ -518,7 +557,7 @@ class Workspace:
         if self.clip_loader is None:
             raise StudioError("no CLIP model is available for text edits of this model")
         clip = self.clip_loader()
-        if clip.device != self.device:
+        if clip is not None and clip.device != self.device:
             clip.to(self.device)
         return clip
 
