@@ -66,6 +66,19 @@ def _uploaded_image_path(self, payload):
 
 
 gr.Image.preprocess = _uploaded_image_path
+_check_allowed = gr.processing_utils._check_allowed
+
+
+def _check_allowed_quietly(path, check_in_upload_folder):
+    """Gradio's check that a file named in a request was uploaded, with a message that names no
+    folder of this server (Gradio's own gives the absolute path it resolved the name to)."""
+    try:
+        _check_allowed(path, check_in_upload_folder)
+    except gr.exceptions.InvalidPathError:
+        raise gr.exceptions.InvalidPathError("that file was not uploaded to this server: upload it again") from None
+
+
+gr.processing_utils._check_allowed = _check_allowed_quietly
 
 
 def handler(fn=None, gpu=None, prepare=None):

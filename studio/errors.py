@@ -23,6 +23,10 @@ def public_message(error: BaseException) -> str:
     if isinstance(error, ValueError):  # StudioError, stylegan.CheckpointError and the editing functions' checks
         text = str(error).strip() or type(error).__name__
         return scrub(text)[:1000]
+    if isinstance(error, ImportError):  # an optional package this server lacks: say which, not where
+        name = (getattr(error, "name", None) or "a Python package").split(".")[0]
+        return (f"This needs the Python package '{name}', which is not installed on this server; "
+                "its operator can install it with requirements.txt.")
     if isinstance(error, MemoryError):
         return "The server ran out of memory for this request; try fewer or smaller images."
     return f"Something went wrong on the server ({type(error).__name__}); it has been logged. Try again, or other settings."

@@ -173,8 +173,10 @@ class Workspace:
 
     def describe(self) -> str:
         G = self.G
+        ignored = getattr(G, "ignored_config_keys", None)
         return (f"{type(G).__name__}: {G.img_resolution}x{G.img_resolution}, {G.img_channels} channels, "
-                f"z {G.z_dim}, w {G.w_dim}, {G.num_ws} ws" + (f", {G.c_dim} classes" if G.c_dim else ""))
+                f"z {G.z_dim}, w {G.w_dim}, {G.num_ws} ws" + (f", {G.c_dim} classes" if G.c_dim else "")
+                + (f" (config.json keys it does not take were ignored: {', '.join(ignored)})" if ignored else ""))
 
     def presets(self) -> dict[str, list[int]]:
         """{coarse/middle/fine: the ws each takes}."""

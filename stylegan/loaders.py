@@ -20,6 +20,7 @@ import argparse
 import collections
 import io
 import json
+import logging
 import os
 import pickle
 import zipfile
@@ -43,6 +44,8 @@ from .safety import (
 from .stylegan2 import StyleGAN2Generator
 from .stylegan3 import StyleGAN3Generator
 from .tf_pickles import TFNetwork, convert_weights, is_tf_pickle, read_gs
+
+log = logging.getLogger("stylegan.loaders")
 
 GENERATOR_CLASSES = {cls.__name__: cls for cls in (StyleGAN2Generator, StyleGAN3Generator)}
 __all__ = ["CheckpointError", "UnsafePickleError", "load_file", "load_folder", "load_nvidia_pickle", "load_rosinality"]
@@ -434,7 +437,10 @@ def load_folder(path, **kwargs):
         raise CheckpointError("this folder has no config.json: not a Hub-native StyleGAN folder")
     config = read_config(config_path)
     cls = generator_class_for_config(config)
-    check_architecture(cls, {k: v for k, v in config.items() if not k.startswith("_")})
+    known, ignored = split_config(cls, config)
+    if ignored:  # as diffusers' from_pretrained does: ignored, with a warning
+        log.warning("config.json keys that %s does not take were ignored: %s", cls.__name__, ", ".join(ignored))
+    check_architecture(cls, known)
     failure = None
     try:
         G = cls.from_pretrained(path, low_cpu_mem_usage=False, **kwargs)
@@ -444,7 +450,20 @@ def load_folder(path, **kwargs):
         failure = f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
     if failure is not None:  # raised here, not in the except block, so the half-built network can be freed
         raise CheckpointError(f"the Hub-native model could not be read: {failure}")
+    G.ignored_config_keys = ignored
     return G.eval().requires_grad_(False)
+
+
+def split_config(cls, config: dict) -> tuple[dict, list]:
+    """A Hub-native config's constructor arguments for cls, and the names of the keys cls does not
+    take. diffusers' from_pretrained passes only the keys the constructor names and warns about
+    the rest; the size checks see exactly what it will pass."""
+    import inspect
+    names = [n for n, p in inspect.signature(cls.__init__).parameters.items()
+             if n != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+    known = {k: v for k, v in config.items() if k in names}
+    ignored = sorted(str(k)[:40] for k in config if not str(k).startswith("_") and k not in names)[:20]
+    return known, ignored
 
 
 def load_file(path):

@@ -43,10 +43,15 @@ def free_port():
 def start_app(tmp_path_factory, env):
     """app.py in a process of its own on a free local port, with `env` as its environment;
     returns (process, url, log path) once it accepts connections."""
+    return start_app_with(sys.executable, str(tmp_path_factory.mktemp("log")), env)
+
+
+def start_app_with(python, folder, env):
+    """app.py run by the interpreter `python` (another virtual environment's), its log in `folder`."""
     port = free_port()
     env = dict(env, GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(port), GRADIO_ANALYTICS_ENABLED="False")
-    log = open(tmp_path_factory.mktemp("log") / "app.log", "w+")
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    log = open(os.path.join(folder, "app.log"), "w+")
+    proc = subprocess.Popen([python, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.time() + 180
     while time.time() < deadline:
         try:

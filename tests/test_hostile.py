@@ -308,6 +308,21 @@ def test_a_server_file_cannot_be_passed_as_an_upload(app, files):
     assert kind == "error" and message and "root:" not in str(message)
 
 
+@pytest.mark.parametrize("path", ["x.pkl", "../../etc/passwd", "checkpoints/avataaars64/config.json", "/etc/passwd"])
+@pytest.mark.parametrize("endpoint,before,after", [
+    ("generate", ["avataaars-64", ""], [1, 0.7, "const", 0]),
+    ("project", ["avataaars-64", "", None], [False, "encoder", None, 0, False]),
+])
+def test_a_hand_made_file_path_names_no_server_folder(app, files, path, endpoint, before, after):
+    """A FileData path relative or absolute, never uploaded: Gradio's check refuses it, and its
+    message (which resolves the path against the app's folder) carries no folder of the server."""
+    kind, message = raw_call(app, endpoint, {"data": before + [{"path": path, "meta": {"_type": "gradio.FileData"}}]
+                                             + after})
+    assert kind == "error" and message, message
+    assert_no_server_details(str(message), files)
+    assert os.getcwd() not in str(message) and ROOT not in str(message) and "root:" not in str(message)
+
+
 # --- numbers -----------------------------------------------------------------------------
 
 NUMERIC_CASES = [  # endpoint, the arguments after the model, index of the field to spoil, field name in the message

@@ -81,3 +81,26 @@ def test_folder_of_another_model_is_refused(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"_class_name": "UNet2DModel"}))
     with pytest.raises(stylegan.CheckpointError, match="does not describe a StyleGAN generator"):
         stylegan.load(str(tmp_path), device="cpu")
+
+
+def test_unknown_config_keys_are_ignored_and_reported_as_diffusers_does(tmp_path):
+    """A config.json with keys the generator does not take (a newer exporter's, a typo) loads as
+    diffusers' own from_pretrained loads it, with the keys named; the size checks still apply."""
+    import shutil
+
+    from studio import Workspace
+    src = os.path.join(ROOT, "checkpoints", "avataaars64")
+    for name in ("config.json", "diffusion_pytorch_model.safetensors"):
+        shutil.copy(os.path.join(src, name), tmp_path / name)
+    config = json.loads((tmp_path / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**config, "exported_by": "tool 9", "fancy_new_option": True}))
+    G = stylegan.load(str(tmp_path), device="cpu")
+    reference = type(G).from_pretrained(str(tmp_path))  # diffusers: loads, and ignores them
+    assert torch.equal(outputs(G), outputs(reference))
+    assert G.ignored_config_keys == ["exported_by", "fancy_new_option"]
+    assert "ignored: exported_by, fancy_new_option" in Workspace(G, "x").describe()
+    giant = tmp_path / "giant"
+    giant.mkdir()
+    (giant / "config.json").write_text(json.dumps({**config, "unknown": 1, "img_resolution": 65536}))
+    with pytest.raises(stylegan.CheckpointError, match="img_resolution = 65536"):
+        stylegan.load(str(giant), device="cpu")

@@ -308,3 +308,14 @@ def test_exact_directions_are_refused_when_the_shipped_relevance_is_for_other_cl
     monkeypatch.setattr(embedded, "clip_loader", lambda: other)
     with pytest.raises(StudioError, match="precomputation for this model and this CLIP"):
         next(embedded.text_edit("smiling", method="global (exact)"))
+
+
+def test_a_missing_optional_package_is_named_not_a_generic_failure(monkeypatch):
+    import importlib
+    import sys
+    monkeypatch.setitem(sys.modules, "facenet_pytorch", None)  # as if it were not installed
+    with pytest.raises(ImportError) as e:
+        importlib.import_module("facenet_pytorch")
+    message = public_message(e.value)
+    assert "'facenet_pytorch'" in message and "not installed" in message and "/" not in message.replace("requirements.txt", "")
+    assert "Something went wrong" not in message
