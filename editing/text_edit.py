@@ -283,29 +283,50 @@ def relevance_exact(G, clip=None, images: int = 100, alpha: float = 5.0, seed: i
     return Relevance(layers, torch.cat(rows), std, "exact", clip.name, images, clip_id=clip.fingerprint)
 
 
-def _jacobian_of_mean(G, clip, ws, layers, std, vectors: torch.Tensor, batch: int) -> torch.Tensor:
+def _jacobian_steps(G, clip, ws, layers, std, vectors: torch.Tensor, batch: int,
+                    probe_batch: int) -> Iterator[tuple[int, int, Optional[torch.Tensor]]]:
     """For each row v of `vectors` [K, D]: d(mean over images of unit CLIP embedding . v) / d(s_c / sigma_c)
-    for every conv style channel c (one shared offset for all images). [K, total channels]"""
+    for every conv style channel c (one shared offset for all images). Yields (done, total, None)
+    as backward passes finish and last (total, total, J [K, total channels]).
+
+    Memory stays bounded whatever the model: the graph of `batch` images is held while its K
+    backward passes run (`probe_batch` of them at once, as one batched vector-Jacobian product),
+    then freed before the next images; nothing is kept across batches but J itself."""
     total = sum(n for _, n in layers)
     out = torch.zeros(len(vectors), total)
+    groups = [vectors[k:k + probe_batch] for k in range(0, len(vectors), probe_batch)]
+    passes, done = len(groups) * ((len(ws) + batch - 1) // batch), 0
     for i in range(0, len(ws), batch):
         part = ws[i:i + batch]
         offsets = {name: torch.zeros(n, device=ws.device, requires_grad=True) for name, n in layers}
         with offset_styles(G, offsets) as Ge:
             e = clip.encode_images(Ge.synthesis(part, noise_mode="const")).sum(0)   # [D]
         params = list(offsets.values())
-        for k, v in enumerate(vectors):
-            grads = torch.autograd.grad(e @ v.to(e.device), params, retain_graph=k + 1 < len(vectors))
-            out[k] += torch.cat([g.detach().cpu() for g in grads])
-    return out / len(ws) * std.cpu()  # per sigma_c step
+        k = 0
+        for g, group in enumerate(groups):
+            keep = g + 1 < len(groups)
+            v = group.to(e.device, e.dtype)
+            if len(group) == 1:
+                grads = [x.unsqueeze(0) for x in torch.autograd.grad(e @ v[0], params, retain_graph=keep)]
+            else:  # one batched backward pass for the group: [P, D] cotangents
+                grads = torch.autograd.grad(e, params, grad_outputs=v, retain_graph=keep, is_grads_batched=True)
+            out[k:k + len(group)] += torch.cat([x.detach() for x in grads], dim=1).cpu()
+            k += len(group)
+            done += 1
+            yield done, passes, None
+        del e, offsets, params
+    yield passes, passes, out / len(ws) * std.cpu()  # per sigma_c step
 
 
-def relevance_fast(G, clip=None, images: int = 32, seed: int = 0, batch: int = 32, probes: Optional[int] = None) -> Relevance:
-    """The fast relevance: the Jacobian of the mean unit CLIP embedding of `images` faces with
-    respect to every conv style channel (in sigma_c units), from one backward pass per probe
-    direction of CLIP space: all D axes (probes=None: exact), or `probes` random Gaussian
-    directions (a Johnson-Lindenstrauss sketch, for large D). Every text is then linear
-    algebra (Relevance.scores)."""
+def default_relevance_batch(G) -> int:
+    """Images whose graph is held at once by the fast relevance: the whole set for small models,
+    one at a time from 512 px up (a 1024 px config-f image holds about 1 GB for backward)."""
+    return max(1, min(32, (256 // G.img_resolution) ** 2 * 8)) if G.img_resolution < 512 else 1
+
+
+def relevance_fast_steps(G, clip=None, images: int = 32, seed: int = 0, batch: Optional[int] = None,
+                         probes: Optional[int] = None, probe_batch: int = 1) -> Iterator:
+    """relevance_fast with progress: yields (done, total) backward passes, then the Relevance."""
     clip = model_clip(G, clip)
     ws, layers, std = _style_setup(G, images, seed)
     D = clip.encode_texts([""]).shape[1]
@@ -313,8 +334,151 @@ def relevance_fast(G, clip=None, images: int = 32, seed: int = 0, batch: int = 3
         basis = torch.eye(D)
     else:
         basis = torch.randn(probes, D, generator=torch.Generator().manual_seed(seed)) / probes ** 0.5
-    J = _jacobian_of_mean(G, clip, ws, layers, std, basis, batch)           # [K, channels]
-    return Relevance(layers, J.T.contiguous(), std, "fast", clip.name, images, basis, clip.fingerprint)
+    batch = batch or default_relevance_batch(G)
+    for done, total, J in _jacobian_steps(G, clip, ws, layers, std, basis, batch, max(1, int(probe_batch))):
+        if J is None:
+            yield done, total
+    yield Relevance(layers, J.T.contiguous(), std, "fast", clip.name, images, basis, clip.fingerprint)
+
+
+def relevance_fast(G, clip=None, images: int = 32, seed: int = 0, batch: Optional[int] = None,
+                   probes: Optional[int] = None, probe_batch: int = 1,
+                   progress: Optional[Callable[[int, int], None]] = None) -> Relevance:
+    """The fast relevance: the Jacobian of the mean unit CLIP embedding of `images` faces with
+    respect to every conv style channel (in sigma_c units), from one backward pass per probe
+    direction of CLIP space: all D axes (probes=None: exact), or `probes` random Gaussian
+    directions (a Johnson-Lindenstrauss sketch, for large D). Every text is then linear
+    algebra (Relevance.scores). batch: images per forward pass (default_relevance_batch);
+    probe_batch: backward passes batched into one (faster on a GPU, that many times the
+    backward's memory). progress(done, total) after every backward pass."""
+    for item in relevance_fast_steps(G, clip, images, seed, batch, probes, probe_batch):
+        if isinstance(item, Relevance):
+            return item
+        if progress is not None:
+            progress(*item)
+    raise AssertionError("unreachable")
+
+
+# --- what a relevance costs, before it runs --------------------------------------------------
+
+@dataclass
+class RelevanceCost:
+    """The work of relevance_fast, counted on the meta device (nothing is computed or allocated)."""
+    forward_flops: float           # one image through G.synthesis and CLIP's image tower
+    backward_flops: float          # one backward pass of one image (input gradients only)
+    held_bytes: float              # tensors saved for backward per image (an upper bound)
+    weight_bytes: float            # G's and CLIP's weights
+    images: int
+    probes: int
+    batch: int
+
+    @property
+    def flops(self) -> float:
+        return self.images * (self.forward_flops + self.probes * self.backward_flops)
+
+    @property
+    def peak_bytes(self) -> float:
+        """Weights, the graph of one batch, and the backward's own temporaries (about one more image's)."""
+        return self.weight_bytes + (self.batch + 1) * self.held_bytes
+
+    def seconds(self, forward_seconds: float, backward_seconds: Optional[float] = None) -> float:
+        """The time, from what one image's forward (and backward) pass takes, measured on the
+        device that will run it at this batch size (measured_seconds); without a measured
+        backward, from the FLOP ratio."""
+        if backward_seconds is None:
+            backward_seconds = forward_seconds * self.backward_flops / max(self.forward_flops, 1.0)
+        return self.images * (forward_seconds + self.probes * backward_seconds)
+
+    def describe(self, seconds: Optional[float] = None) -> str:
+        text = (f"{self.flops / 1e15:.3g} PFLOP ({self.images} images x (1 forward + {self.probes} backward passes)), "
+                f"peak {self.peak_bytes / 2 ** 30:.1f} GiB")
+        return (f"about {duration(seconds)}: " + text) if seconds is not None else text
+
+
+def duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _meta_copy(module: torch.nn.Module) -> dict:
+    """Meta stand-ins of a module's parameters and buffers, for torch.func.functional_call (FIR
+    filters keep their real separability: ops.upfirdn2d.same_filter_as)."""
+    from ops.upfirdn2d import same_filter_as
+    out = {k: torch.empty(v.shape, dtype=v.dtype, device="meta") for k, v in module.named_parameters()}
+    for k, v in module.named_buffers():
+        out[k] = torch.empty(v.shape, dtype=v.dtype, device="meta")
+        if "filter" in k and v.device.type != "meta":
+            out[k] = same_filter_as(out[k], v)
+    return out
+
+
+def relevance_cost(G, clip, images: int = 32, probes: Optional[int] = None, batch: Optional[int] = None) -> RelevanceCost:
+    """What relevance_fast(G, clip, images, probes=probes) costs, counted with PyTorch's FLOP
+    counter on meta copies of both networks: seconds to count, for any size of model."""
+    from torch.func import functional_call
+    from torch.utils.flop_counter import FlopCounterMode
+    D = int(getattr(clip.model, "embed_dim", 0) or clip.model.text_projection.shape[-1])
+    K = D if probes is None or probes >= D else int(probes)
+    g_params, c_params = _meta_copy(G.synthesis), _meta_copy(clip.model)
+    ws = torch.zeros(1, G.num_ws, G.w_dim, device="meta", requires_grad=True)
+    held = [0]
+
+    def pack(t):
+        held[0] += t.numel() * t.element_size()
+        return t
+
+    counter = FlopCounterMode(display=False)
+    with counter, torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        img = functional_call(G.synthesis, g_params, (ws,), {"noise_mode": "const"})
+        e = F.normalize(_image_tower(clip, c_params, img), dim=-1).sum(0)
+    forward = counter.get_total_flops()
+    counter = FlopCounterMode(display=False)
+    with counter:
+        torch.autograd.grad(e[0], ws)
+    backward = counter.get_total_flops()
+    weights = sum(t.numel() * t.element_size() for t in list(G.parameters()) + list(G.buffers()) +
+                  list(clip.model.parameters()))
+    return RelevanceCost(float(forward), float(backward), float(held[0]), float(weights), int(images), K,
+                         int(batch or default_relevance_batch(G)))
+
+
+def _image_tower(clip, params, img):
+    """CLIP's image embedding with the meta parameters (open_clip: model.encode_image)."""
+    from torch.func import functional_call
+
+    class _Tower(torch.nn.Module):
+        def __init__(self, model):
+            super().__init__()
+            self.model = model
+
+        def forward(self, x):
+            return self.model.encode_image(x)
+    return functional_call(_Tower(clip.model), {f"model.{k}": v for k, v in params.items()},
+                           (clip.preprocess(img),)).float()
+
+
+def measured_seconds(G, clip, batch: int = 1) -> tuple[float, float]:
+    """(forward, backward) seconds per image through G.synthesis and CLIP at this batch size, on
+    their device (after one warm-up pass): what RelevanceCost.seconds scales."""
+    import time
+    ws = torch.zeros(batch, G.num_ws, G.w_dim, device=next(G.parameters()).device)
+    v = None
+    for _ in range(2):
+        offsets = {name: torch.zeros(a.out_features, device=ws.device, requires_grad=True)
+                   for name, (_, a) in conv_style_layers(G).items()}
+        t0 = time.perf_counter()
+        with offset_styles(G, offsets) as Ge:
+            e = clip.encode_images(Ge.synthesis(ws, noise_mode="const")).sum(0)
+        v = torch.ones_like(e) if v is None else v
+        float(e.detach().sum())  # waits for a GPU
+        t1 = time.perf_counter()
+        grads = torch.autograd.grad(e @ v, list(offsets.values()))
+        float(grads[0].sum())
+        t2 = time.perf_counter()
+    return (t1 - t0) / batch, (t2 - t1) / batch
 
 
 def style_direction(relevance: Relevance, text: torch.Tensor, beta: float) -> tuple[dict, int]:
@@ -356,9 +520,83 @@ def relevance_file(G, method: str) -> Optional[str]:
     return None if folder is None else os.path.join(folder, f"relevance_{method}.safetensors")
 
 
+def relevance_budget() -> float:
+    """Seconds a request may spend computing a fast relevance (STUDIO_RELEVANCE_BUDGET_S); longer
+    ones are for the precomputation command (training/precompute_relevance.py)."""
+    return float(os.environ.get("STUDIO_RELEVANCE_BUDGET_S", "90"))
+
+
+def relevance_cache_dir() -> str:
+    """Where computed relevances are kept, per (model, CLIP): STUDIO_RELEVANCE_CACHE, default
+    ~/.cache/stylegan-studio/relevance (on a Space: the persistent /data when it exists)."""
+    explicit = os.environ.get("STUDIO_RELEVANCE_CACHE")
+    if explicit:
+        return explicit
+    base = "/data" if os.path.isdir("/data") and os.access("/data", os.W_OK) else os.path.expanduser("~/.cache")
+    return os.path.join(base, "stylegan-studio", "relevance")
+
+
+_fingerprints = weakref.WeakKeyDictionary()
+
+
+def model_fingerprint(G) -> str:
+    """SHA-256 of G's class, config and every weight: which generator a cached analysis is for
+    (computed once per loaded model; a 1024 px config-f takes about a second)."""
+    if G in _fingerprints:
+        return _fingerprints[G]
+    import hashlib
+    import json
+    h = hashlib.sha256(type(G).__name__.encode())
+    config = {k: v for k, v in dict(getattr(G, "config", {}) or {}).items() if not str(k).startswith("_")}
+    h.update(json.dumps(config, sort_keys=True, default=str).encode())
+    for name, t in sorted(G.state_dict().items()):
+        h.update(name.encode())
+        if t.device.type != "meta":
+            h.update(t.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    _fingerprints[G] = value = "sha256:" + h.hexdigest()
+    return value
+
+
+def relevance_cache_path(G, clip, probes: Optional[int] = None, images: int = 32) -> str:
+    name = "-".join([model_fingerprint(G).split(":")[-1][:20], (clip.fingerprint or clip.name).split(":")[-1][:20],
+                     f"fast-{probes or 'all'}-{images}"])
+    return os.path.join(relevance_cache_dir(), "".join(c if c.isalnum() or c in "-_" else "_" for c in name) + ".safetensors")
+
+
+def disk_relevance(G, clip, probes: Optional[int] = None, images: int = 32) -> Optional[Relevance]:
+    """A fast relevance computed earlier for exactly this model and CLIP (the disk cache), or None:
+    the one asked for, else (probes=None) any kept for the pair, all CLIP axes first."""
+    import glob
+    path = relevance_cache_path(G, clip, probes, images)
+    candidates = [path]
+    if probes is None:
+        prefix = path.rsplit("-fast-", 1)[0]
+        candidates += sorted(glob.glob(glob.escape(prefix) + "-fast-*.safetensors"))
+    for candidate in candidates:
+        if not os.path.isfile(candidate):
+            continue
+        try:
+            rel = Relevance.load(candidate)
+        except Exception:
+            continue
+        if rel.clip_id == (clip.fingerprint or ""):
+            return rel
+    return None
+
+
+def save_to_disk(G, clip, relevance: Relevance, probes: Optional[int] = None) -> Optional[str]:
+    path = relevance_cache_path(G, clip, probes, relevance.images)
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        relevance.save(path)
+        return path
+    except OSError:
+        return None
+
+
 def cached_relevance(G, clip, method: str = "fast") -> Relevance:
-    """The model's relevance: shipped beside it, or computed once per process (fast: seconds for
-    small models; exact: StyleCLIP's full precomputation)."""
+    """The model's relevance: shipped beside it, or computed once per process (fast: kept on
+    disk too, per model and CLIP; exact: StyleCLIP's full precomputation)."""
     if method not in ("fast", "exact"):
         raise ValueError("relevance must be 'fast' or 'exact'")
     known = _memory.setdefault(G, {})
@@ -367,8 +605,14 @@ def cached_relevance(G, clip, method: str = "fast") -> Relevance:
         shipped = shipped_relevance(G, clip, method)
         if shipped is not None:
             known[key] = shipped
+        elif method == "fast":
+            rel = disk_relevance(G, clip)
+            if rel is None:
+                rel = relevance_fast(G, clip)
+                save_to_disk(G, clip, rel)
+            known[key] = rel
         else:
-            known[key] = relevance_fast(G, clip) if method == "fast" else relevance_exact(G, clip)
+            known[key] = relevance_exact(G, clip)
     return known[key]
 
 
@@ -382,4 +626,5 @@ def shipped_relevance(G, clip, method: str) -> Optional[Relevance]:
 
 
 __all__ = ["TextEdit", "optimize", "attribute_keeper", "optimize_steps", "global_edit", "Relevance", "relevance_exact", "relevance_fast",
+           "relevance_fast_steps", "relevance_cost", "RelevanceCost", "measured_seconds", "disk_relevance",
            "style_direction", "cached_relevance", "shipped_relevance", "clip_loss"]

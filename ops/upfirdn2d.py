@@ -123,6 +123,14 @@ def _is_separable(f) -> bool:
     return weight_cache(f, "separable", decide)
 
 
+def same_filter_as(meta_filter, real_filter):
+    """A meta-device copy of a filter (for counting FLOPs: no values) decides as the real one did."""
+    if real_filter.ndim == 2:
+        decision = _is_separable(real_filter)
+        weight_cache(meta_filter, "separable", lambda _: decision)
+    return meta_filter
+
+
 def _crop_or_pad(x, dim, lo, hi):
     """Pad `dim` (3 = x, 2 = y) with zeros by lo/hi, or crop where they are negative."""
     if lo == 0 and hi == 0:

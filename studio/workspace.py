@@ -610,11 +610,18 @@ class Workspace:
         before = synthesize(self.G, ws)
         if method.startswith("global"):
             kind = "exact" if method == "global (exact)" else "fast"
-            # exact: only the shipped precomputation, never StyleCLIP's minutes of it inside a request
-            find = te.shipped_relevance if kind == "exact" else te.cached_relevance
+            key = ("relevance", kind, clip.fingerprint or clip.name)
             relevance = None
-            if kind == "fast" or te.relevance_file(self.G, "exact") is not None:
-                relevance = self.analysis(("relevance", kind, clip.fingerprint or clip.name), lambda: find(self.G, clip, kind))
+            if kind == "exact":  # only the shipped precomputation, never StyleCLIP's minutes of it inside a request
+                if te.relevance_file(self.G, "exact") is not None:
+                    relevance = self.analysis(key, lambda: te.shipped_relevance(self.G, clip, "exact"))
+            elif key in self._analyses:
+                relevance = self.analysis(key, lambda: None)
+            else:
+                relevance = te.shipped_relevance(self.G, clip, "fast") or te.disk_relevance(self.G, clip)
+                if relevance is None:  # computed here only when its estimate fits the budget, with progress
+                    relevance = yield from self._fast_relevance(clip)
+                self.keep_analyses({key: relevance})
             if relevance is None:
                 raise StudioError("exact global directions need StyleCLIP's precomputation for this model and this CLIP "
                                   "(python -m training.precompute_relevance; hours on a GPU for FFHQ-sized models): "
@@ -658,6 +665,35 @@ class Workspace:
         note += f"; CLIP loss {last.get('clip_loss', float('nan')):.4f}" if last else ""
         yield TextEditUpdate(state.step, steps, image_grid(torch.cat([before, state.images.clamp(-1, 1)]), 1, 2), note,
                              True, state.ws)
+
+    def relevance_estimate(self, clip) -> tuple:
+        """(RelevanceCost, estimated seconds) of the fast relevance of this model with this CLIP,
+        on this device: counted on meta copies, timed by one forward and backward pass here."""
+        from editing import text_edit as te
+        cost = te.relevance_cost(self.G, clip)
+        return cost, cost.seconds(*te.measured_seconds(self.G, clip, cost.batch))
+
+    def _fast_relevance(self, clip):
+        """Compute the fast relevance inside a request when its estimate fits the budget (yielding
+        progress), and keep it on disk; otherwise say what it costs and how to precompute it."""
+        from editing import text_edit as te
+        cost, seconds = self.relevance_estimate(clip)
+        budget = te.relevance_budget()
+        if seconds > budget:
+            raise StudioError(
+                f"global (fast) needs this model's channel relevance for this CLIP first; here it would take "
+                f"{cost.describe(seconds)}, more than a request may take ({budget:.0f} s). Precompute it once "
+                f"(it is then kept on disk and used here): python -m training.precompute_relevance --model "
+                f"{self.label} --method fast  -- or use optimization.")
+        note = f"computing this model's channel relevance once ({cost.describe(seconds)})"
+        relevance = None
+        for item in te.relevance_fast_steps(self.G, clip, batch=cost.batch):
+            if isinstance(item, te.Relevance):
+                relevance = item
+            else:
+                yield TextEditUpdate(item[0], item[1], None, note)
+        te.save_to_disk(self.G, clip, relevance)
+        return relevance
 
     @staticmethod
     def save_text_edit(path: str, ws: torch.Tensor, styles: Optional[dict] = None) -> str:

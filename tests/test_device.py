@@ -205,3 +205,20 @@ def test_conditional_models(conditional, strict):
     conditional.style_mix("1", "2", "coarse", class_idx=1)
     conditional.direction(seed=0, method="GANSpace", class_idx=1)
     conditional.direction(seed=0, method="SeFa", class_idx=1)
+
+
+def test_global_fast_without_a_shipped_relevance_computes_within_budget_or_says_how(sg3, embedded, strict, monkeypatch,
+                                                                                   tmp_path):
+    """A model with no relevance: computed in the request (progress, then kept on disk) when the
+    estimate fits the budget, else a message with the estimate and the command."""
+    monkeypatch.setenv("STUDIO_RELEVANCE_CACHE", str(tmp_path))
+    w = Workspace(sg3.G, "sg3-t-32", clip_loader=embedded.clip)
+    monkeypatch.setenv("STUDIO_RELEVANCE_BUDGET_S", "0")
+    from studio import StudioError
+    with pytest.raises(StudioError, match=r"precompute_relevance --model sg3-t-32 --method fast") as e:
+        list(w.text_edit("smiling", method="global (fast)"))
+    assert "PFLOP" in str(e.value) and "GiB" in str(e.value)
+    monkeypatch.setenv("STUDIO_RELEVANCE_BUDGET_S", "1e9")
+    updates = list(w.text_edit("smiling", method="global (fast)"))
+    assert updates[-1].done and any("computing this model's channel relevance" in u.note for u in updates[:-1])
+    assert len(os.listdir(tmp_path)) == 1

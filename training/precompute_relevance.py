@@ -1,8 +1,16 @@
 """Precompute StyleCLIP's channel relevance for a model, for global text directions.
 
     python -m training.precompute_relevance --model avataaars-64 --out checkpoints/avataaars64/styleclip
+    python -m training.precompute_relevance --model stylegan2-ffhq-1024 --method fast        # into the studio's cache
+    python -m training.precompute_relevance --model stylegan2-ffhq-1024 --method fast --estimate  # what it would cost
     python -m training.precompute_relevance --model stylegan2-ffhq-1024 --clip ViT-B-32 --pretrained laion2b_s34b_b79k \\
         --out my-ffhq-styleclip --method exact            # hours on a GPU, as StyleCLIP's own
+
+A fast relevance without --out goes to the studio's disk cache (editing.text_edit.relevance_cache_dir:
+STUDIO_RELEVANCE_CACHE, or ~/.cache/stylegan-studio/relevance), keyed by the model's and the CLIP's
+weights, where the page's "global (fast)" finds it. It runs in bounded memory: --batch images
+hold their graph at once (default: 1 from 512 px), --probe-batch backward passes are batched
+into one (faster on a GPU; that many times the backward's memory).
 
 --method exact (StyleCLIP's: every conv style channel moved by +-5 sigma over --images faces) or
 fast (ours: the Jacobian of the mean CLIP embedding, one backward pass per CLIP dimension). The
@@ -31,17 +39,30 @@ def main(argv=None):
     p.add_argument("--method", choices=["exact", "fast"], default="exact")
     p.add_argument("--images", type=int, default=None, help="faces averaged over (exact: 100, fast: 32)")
     p.add_argument("--batch", type=int, default=None)
-    p.add_argument("--out", required=True)
+    p.add_argument("--probes", type=int, default=None, help="fast: random directions of CLIP space instead of all its axes")
+    p.add_argument("--probe-batch", type=int, default=1, help="fast: backward passes batched into one")
+    p.add_argument("--estimate", action="store_true", help="print what it would cost (FLOPs, peak memory, time) and stop")
+    p.add_argument("--out", default=None, help="a folder (required for exact; fast: default the studio's cache)")
     p.add_argument("--device", default=None)
     a = p.parse_args(argv)
+    if a.out is None and a.method == "exact":
+        p.error("--out is required with --method exact")
 
     import stylegan
     from editing.clip import load_clip
+    from editing import text_edit as te
     from editing.text_edit import model_clip, relevance_exact, relevance_fast
     G = stylegan.load(a.model, device=a.device)
     device = next(G.parameters()).device
     clip = model_clip(G, load_clip(a.clip, a.pretrained, device=device) if a.clip else None).to(device)
-    os.makedirs(a.out, exist_ok=True)
+    if a.method == "fast":
+        cost = te.relevance_cost(G, clip, images=a.images or 32, probes=a.probes, batch=a.batch)
+        seconds = cost.seconds(*te.measured_seconds(G, clip, cost.batch))
+        print(f"fast relevance of {a.model} with {clip.name} on {device}: {cost.describe(seconds)}", flush=True)
+        if a.estimate:
+            return 0
+    if a.out:
+        os.makedirs(a.out, exist_ok=True)
     t0 = time.time()
     if a.method == "exact":
         from tqdm import tqdm
@@ -54,10 +75,21 @@ def main(argv=None):
                               resume=os.path.join(a.out, "relevance_exact.partial.pt"))
         bar.close()
     else:
-        rel = relevance_fast(G, clip, images=a.images or 32, batch=a.batch or 32)
-    path = os.path.join(a.out, f"relevance_{a.method}.safetensors")
-    rel.save(path)
-    partial = os.path.join(a.out, "relevance_exact.partial.pt")
+        from tqdm import tqdm
+        bar = tqdm(unit="backward pass")
+
+        def progress(done, total):
+            bar.total = total
+            bar.update(done - bar.n)
+        rel = relevance_fast(G, clip, images=a.images or 32, batch=a.batch, probes=a.probes,
+                             probe_batch=a.probe_batch, progress=progress)
+        bar.close()
+    if a.out:
+        path = os.path.join(a.out, f"relevance_{a.method}.safetensors")
+        rel.save(path)
+    else:
+        path = te.save_to_disk(G, clip, rel, a.probes)
+    partial = os.path.join(a.out or "", "relevance_exact.partial.pt")
     if a.method == "exact" and os.path.exists(partial):
         os.remove(partial)
     print(f"{rel.directions.shape[0]} channels, {rel.images} images, {time.time() - t0:.0f} s -> {path}")
