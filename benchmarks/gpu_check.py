@@ -68,6 +68,46 @@ class Meter:
         print(json.dumps(row), flush=True)
 
 
+def tabs(m, w, tag, tmp, frames):
+    """The quick tabs: generation, mixing, a walk, directions, StyleSpace."""
+    m.run("generate one image" + tag, lambda: w.generate_one(1, 0.7))
+    m.run("gallery of 16 seeds" + tag, lambda: list(w.generate("0-15", 0.7)))
+    m.run("style mixing 4x4" + tag, lambda: w.style_mix("1-4", "5-8", "middle"))
+    m.run(f"walk, {frames} frames" + tag, lambda: list(w.walk(os.path.join(tmp, "walk.mp4"), "0-1",
+                                                              frames_per_key=frames // 2)))
+    m.run("direction SeFa (first: the analysis)" + tag, lambda: w.direction(1, "SeFa", 0))
+    m.run("direction GANSpace (first: the analysis)" + tag, lambda: w.direction(1, "GANSpace", 0))
+    layer = w.style_layer_names()[len(w.style_layer_names()) // 2]
+    m.run("StyleSpace channel (first: style statistics)" + tag, lambda: w.stylespace(1, layer, 0, 5))
+
+
+def optimisations(m, G, w, clip, photo, steps, report):
+    """Projection, text edits and the fast relevance, fp32; then the bf16 paths."""
+    import PIL.Image
+
+    from editing import text_edit as te
+    from editing.generate import synthesize
+    from editing.projection import projection_steps
+    m.run(f"project nvidia, {steps} steps [fp32]", lambda: list(w.project(photo, "nvidia", steps=steps)))
+    m.run(f"project image2stylegan, {steps} steps [fp32]", lambda: list(w.project(photo, "image2stylegan", steps=steps)))
+    m.run(f"text optimisation, {steps} steps [fp32]", lambda: list(w.text_edit("smiling", method="optimization", steps=steps)))
+    cost = te.relevance_cost(G, clip, images=32)
+    fwd, bwd = te.measured_seconds(G, clip, 1)
+    report["fast relevance, 32 images, every CLIP axis (estimated)"] = cost.describe(cost.seconds(fwd, bwd))
+    m.run("fast relevance, 2 images x 16 probes (bounded memory)",
+          lambda: te.relevance_fast(G, clip, images=2, probes=16, batch=1))
+    m.run("fast relevance, 2 images x 16 probes, 8 batched",
+          lambda: te.relevance_fast(G, clip, images=2, probes=16, batch=1, probe_batch=8))
+    rel = te.relevance_fast(G, clip, images=2, probes=8, batch=1)
+    ws = w.start_latent(1)
+    m.run("global edit (relevance known)", lambda: te.global_edit(G, ws, "smiling", relevance=rel, clip=clip))
+    ws8 = w.start_latent(1).repeat(8, 1, 1)
+    m.run("synthesis batch 8, bf16 compute", lambda: G.synthesis(ws8, noise_mode="const", compute_dtype=torch.bfloat16))
+    m.run("synthesis batch 8, fp32", lambda: synthesize(G, ws8))
+    m.run(f"project nvidia, {steps} steps, bf16 autocast",
+          lambda: list(projection_steps(G, PIL.Image.open(photo), "nvidia", steps, dtype=torch.bfloat16)))
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--device", default="cuda")
@@ -82,7 +122,6 @@ def main(argv=None):
 
     from editing import perceptual
     from editing.clip import load_clip
-    from editing.generate import synthesize
     from studio import Workspace
 
     torch.manual_seed(0)
@@ -99,39 +138,9 @@ def main(argv=None):
     for precision, fp16_res in (("fp32", 0), ("fp16 layers (num_fp16_res=4, as the official networks)", 4)):
         G = config_f(a.resolution, fp16_res).eval().requires_grad_(False).to(device)
         w = Workspace(G, "config-f", clip_loader=lambda: clip)
-        tag = f" [{precision}]"
-        m.run("generate one image" + tag, lambda: w.generate_one(1, 0.7))
-        m.run("gallery of 16 seeds" + tag, lambda: list(w.generate("0-15", 0.7)))
-        m.run("style mixing 4x4" + tag, lambda: w.style_mix("1-4", "5-8", "middle"))
-        m.run(f"walk, {frames} frames" + tag, lambda: list(w.walk(os.path.join(tmp, "walk.mp4"), "0-1",
-                                                                  frames_per_key=frames // 2)))
-        for method in ("SeFa", "GANSpace"):
-            m.run(f"direction {method} (first: the analysis)" + tag, lambda method=method: w.direction(1, method, 0))
-        layer = w.style_layer_names()[len(w.style_layer_names()) // 2]
-        m.run("StyleSpace channel (first: style statistics)" + tag, lambda: w.stylespace(1, layer, 0, 5))
-        if fp16_res:  # the optimisations once is enough for the fp16 network
-            continue
-        for recipe in ("nvidia", "image2stylegan"):
-            m.run(f"project {recipe}, {steps} steps" + tag, lambda recipe=recipe: list(w.project(photo, recipe, steps=steps)))
-        m.run(f"text optimisation, {steps} steps" + tag, lambda: list(w.text_edit("smiling", method="optimization",
-                                                                                      steps=steps)))
-        from editing import text_edit as te
-        cost = te.relevance_cost(G, clip, images=32)
-        fwd, bwd = te.measured_seconds(G, clip, 1)
-        report["fast relevance, 32 images, every CLIP axis (estimated)"] = cost.describe(cost.seconds(fwd, bwd))
-        m.run("fast relevance, 2 images x 16 probes (bounded memory)",
-              lambda: te.relevance_fast(G, clip, images=2, probes=16, batch=1))
-        m.run("fast relevance, 2 images x 16 probes, 8 batched", lambda: te.relevance_fast(G, clip, images=2, probes=16,
-                                                                                           batch=1, probe_batch=8))
-        rel = te.relevance_fast(G, clip, images=2, probes=8, batch=1)
-        ws = w.start_latent(1)
-        m.run("global edit (relevance known)", lambda: te.global_edit(G, ws, "smiling", relevance=rel, clip=clip))
-        ws8 = w.start_latent(1).repeat(8, 1, 1)
-        m.run("synthesis batch 8, bf16 compute", lambda: G.synthesis(ws8, noise_mode="const", compute_dtype=torch.bfloat16))
-        m.run("synthesis batch 8, fp32", lambda: synthesize(G, ws8))
-        m.run(f"project nvidia, {steps} steps, bf16 autocast",
-              lambda: list(__import__("editing.projection", fromlist=["x"]).projection_steps(
-                  G, PIL.Image.open(photo), "nvidia", steps, dtype=torch.bfloat16)))
+        tabs(m, w, f" [{precision}]", tmp, frames)
+        if not fp16_res:  # the optimisations once is enough
+            optimisations(m, G, w, clip, photo, steps, report)
         del G, w
         if device.type == "cuda":
             torch.cuda.empty_cache()
