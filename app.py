@@ -290,7 +290,7 @@ def text_edit(choice, text, upload, prompt, neutral, method, alpha, beta, steps,
               progress=gr.Progress()):
     w = studio.workspace(choice, text, upload)
     for u in w.text_edit(prompt, neutral, method, alpha, beta, steps, seed, psi, class_idx, latents):
-        progress((u.step, u.steps), desc="editing")
+        progress((u.step, u.steps), desc=u.note if u.image is None and u.note and not u.done else "editing")
         if u.done:
             yield png(u.image, "text_edit.png"), u.note, w.save_text_edit(studio.files.path("text_edit.npz"), u.ws, u.styles)
         elif u.image is not None:
@@ -499,8 +499,9 @@ with gr.Blocks(title="StyleGAN Studio", delete_cache=(600, 3600)) as demo:  # Gr
                 text_method = gr.Radio(list(TEXT_METHODS), value="global (fast)", label="Method")
                 gr.Markdown("**optimization**: StyleCLIP's latent optimisation in W+ (live preview) · "
                             "**global**: StyleCLIP's global direction in StyleSpace, instant once the model's "
-                            "channel relevance is known (*fast*: ours, from backward passes, seconds; "
-                            "*exact*: StyleCLIP's precomputation, where it was run)")
+                            "channel relevance is known (*fast*: ours, from backward passes, once per model, "
+                            "then kept: seconds for small models; for large ones the page gives the estimate and "
+                            "the precomputation command · *exact*: StyleCLIP's precomputation, where it was run)")
                 with gr.Row():
                     alpha = gr.Slider(-10, 10, value=4, step=0.5, label="α (strength, global)")
                     beta = gr.Slider(0, 0.5, value=0.2, step=0.01, label="β (disentanglement, global)")

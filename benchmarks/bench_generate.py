@@ -21,11 +21,13 @@ import ops  # noqa: E402
 from stylegan import StyleGAN2Generator  # noqa: E402
 
 
-def config_f(resolution):
-    """The official config-f generator (FFHQ 1024 uses exactly this) at any resolution."""
+def config_f(resolution, num_fp16_res=4):
+    """The official config-f generator (FFHQ 1024 uses exactly this) at any resolution; the
+    official networks run their top 4 resolutions in fp16 (num_fp16_res=0: all fp32)."""
     return StyleGAN2Generator(z_dim=512, c_dim=0, w_dim=512, img_resolution=resolution, img_channels=3,
                               mapping_kwargs=dict(num_layers=8),
-                              synthesis_kwargs=dict(channel_base=32768, channel_max=512, conv_clamp=256, num_fp16_res=4))
+                              synthesis_kwargs=dict(channel_base=32768, channel_max=512, conv_clamp=256,
+                                                    num_fp16_res=num_fp16_res))
 
 
 def conv_gflop(G):

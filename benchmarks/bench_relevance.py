@@ -26,15 +26,14 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 PROMPTS = ["with sunglasses", "smiling", "with a beard", "with pink hair", "wearing a hat", "with closed eyes"]
 
 
 def config_f(resolution):
-    from stylegan.stylegan2 import StyleGAN2Generator
-    return StyleGAN2Generator(z_dim=512, c_dim=0, w_dim=512, img_resolution=resolution, img_channels=3,
-                              mapping_kwargs=dict(num_layers=8),
-                              synthesis_kwargs=dict(channel_base=32768, channel_max=512, conv_clamp=256, num_fp16_res=0))
+    from bench_generate import config_f as official
+    return official(resolution, num_fp16_res=0)
 
 
 def vit_b32():

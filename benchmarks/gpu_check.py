@@ -22,14 +22,7 @@ import PIL.Image
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def config_f(resolution, num_fp16_res=0):
-    from stylegan.stylegan2 import StyleGAN2Generator
-    return StyleGAN2Generator(z_dim=512, c_dim=0, w_dim=512, img_resolution=resolution, img_channels=3,
-                              mapping_kwargs=dict(num_layers=8),
-                              synthesis_kwargs=dict(channel_base=32768, channel_max=512, conv_clamp=256,
-                                                    num_fp16_res=num_fp16_res))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 
 class Meter:
@@ -66,6 +59,11 @@ class Meter:
             row["error"] = error
         self.rows.append(row)
         print(json.dumps(row), flush=True)
+
+
+def config_f(resolution, num_fp16_res=0):
+    from bench_generate import config_f as official
+    return official(resolution, num_fp16_res)
 
 
 def tabs(m, w, tag, tmp, frames):
