@@ -670,8 +670,11 @@ class Workspace:
         """(RelevanceCost, estimated seconds) of the fast relevance of this model with this CLIP,
         on this device: counted on meta copies, timed by one forward and backward pass here."""
         from editing import text_edit as te
-        cost = te.relevance_cost(self.G, clip)
-        return cost, cost.seconds(*te.measured_seconds(self.G, clip, cost.batch))
+
+        def estimate():
+            cost = te.relevance_cost(self.G, clip)
+            return cost, cost.seconds(*te.measured_seconds(self.G, clip, cost.batch))
+        return self.analysis(("relevance-estimate", clip.fingerprint or clip.name), estimate)  # once per model and CLIP
 
     def _fast_relevance(self, clip):
         """Compute the fast relevance inside a request when its estimate fits the budget (yielding

@@ -13,6 +13,8 @@ sys.path.insert(0, ROOT)
 FIXTURES = os.path.join(ROOT, "tests", "fixtures")
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+# Relevances computed by tests are kept out of the user's cache (and each run starts without any).
+os.environ.setdefault("STUDIO_RELEVANCE_CACHE", __import__("tempfile").mkdtemp(prefix="relevance-"))
 
 
 def fixture_names():

@@ -173,7 +173,70 @@ def test_a_shipped_relevance_is_used_only_with_the_clip_weights_it_was_made_with
     other = load_clip(str(other_dir))
     assert other.name == shipped.name and other.fingerprint != shipped.fingerprint
     monkeypatch.setattr(te, "relevance_fast", lambda G, clip: ("computed for", clip.fingerprint))
+    monkeypatch.setattr(te, "save_to_disk", lambda G, clip, rel: None)
+    monkeypatch.setattr(te, "disk_relevance", lambda G, clip: None)
     assert te.cached_relevance(G, other, "fast") == ("computed for", other.fingerprint)
+
+
+def test_the_fast_relevance_in_batches_is_the_same_jacobian(G, clip, fast):
+    """Images one at a time (the graph of one image held, then freed), or backward passes
+    batched: the Jacobian is a sum over images and probes, so the result must not change."""
+    one = relevance_fast(G, clip, images=4, batch=1)
+    torch.testing.assert_close(one.directions, fast.directions, rtol=1e-3, atol=1e-5)  # float sums in another order
+    batched = relevance_fast(G, clip, images=4, batch=2, probe_batch=16)
+    torch.testing.assert_close(batched.directions, fast.directions, rtol=1e-3, atol=1e-5)  # float sums in another order
+    seen = []
+    relevance_fast(G, clip, images=2, batch=1, probes=3, progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(k, 6) for k in range(1, 7)]  # 2 images x 3 probes, one backward pass each
+
+
+def test_the_counted_cost_is_what_the_real_networks_do(G, clip):
+    """FLOPs counted on meta copies equal PyTorch's FLOP counter on the real networks, forward and
+    backward (with the ops' plain definitions, which take the same path on every device; the
+    fast paths choose by device, and the meta count is the GPU's, within a few percent of the CPU's)."""
+    import ops
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from editing.text_edit import relevance_cost
+
+    def real():
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+        ws = seeds_to_ws(G, [0], 1.0).requires_grad_(True)  # gradients wanted, as in the relevance
+        # CLIP's attention as matrix products (the CPU's fused kernel is not counted by FlopCounterMode)
+        with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as forward:
+            e = clip.encode_images(G.synthesis(ws, noise_mode="const")).sum(0)
+        with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as backward:
+            torch.autograd.grad(e[0], ws)
+        return forward.get_total_flops(), backward.get_total_flops()
+
+    with ops.config.reference():
+        cost = relevance_cost(G, clip, images=5, probes=7, batch=2)
+        assert (cost.forward_flops, cost.backward_flops) == real()
+    fast = relevance_cost(G, clip, images=5, probes=7, batch=2)
+    assert fast.forward_flops == pytest.approx(real()[0], rel=0.05)
+    assert fast.flops == 5 * (fast.forward_flops + 7 * fast.backward_flops)
+    assert fast.peak_bytes > fast.weight_bytes + 2 * fast.held_bytes > 0
+    assert fast.seconds(0.1, 0.2) == pytest.approx(5 * (0.1 + 7 * 0.2))
+
+
+def test_a_computed_relevance_is_kept_on_disk_per_model_and_clip(G, clip, monkeypatch, tmp_path):
+    import copy
+
+    import editing.text_edit as te
+    monkeypatch.setenv("STUDIO_RELEVANCE_CACHE", str(tmp_path))
+    small = te.relevance_fast(G, clip, images=2, batch=2)
+    te.save_to_disk(G, clip, small)
+    G2 = copy.deepcopy(G)  # another load of the same weights: nothing in memory for it
+    monkeypatch.setattr(te, "relevance_fast", lambda *a, **k: pytest.fail("computed again"))
+    found = te.disk_relevance(G2, clip)
+    assert found is not None and torch.equal(found.directions, small.directions)
+    other = build_embedded(seed=3)
+    other.fingerprint = "sha256:other"
+    assert te.disk_relevance(G2, other) is None  # another CLIP: none
+    with torch.no_grad():
+        G2.synthesis.b4.conv1.weight.add_(1e-3)
+    te._fingerprints.pop(G2, None)
+    assert te.disk_relevance(G2, clip) is None  # other weights: none
 
 
 def test_a_prompt_names_its_attributes():
