@@ -462,7 +462,8 @@ def _image_tower(clip, params, img):
 
 def measured_seconds(G, clip, batch: int = 1) -> tuple[float, float]:
     """(forward, backward) seconds per image through G.synthesis and CLIP at this batch size, on
-    their device (after one warm-up pass): what RelevanceCost.seconds scales."""
+    their device (after one warm-up pass): what RelevanceCost.seconds scales. The first backward
+    pass over a graph costs more than the next ones; that extra counts with the forward."""
     import time
     ws = torch.zeros(batch, G.num_ws, G.w_dim, device=next(G.parameters()).device)
     v = None
@@ -475,10 +476,12 @@ def measured_seconds(G, clip, batch: int = 1) -> tuple[float, float]:
         v = torch.ones_like(e) if v is None else v
         float(e.detach().sum())  # waits for a GPU
         t1 = time.perf_counter()
-        grads = torch.autograd.grad(e @ v, list(offsets.values()))
-        float(grads[0].sum())
+        torch.autograd.grad(e @ v, list(offsets.values()), retain_graph=True)  # the first pass also sets up
         t2 = time.perf_counter()
-    return (t1 - t0) / batch, (t2 - t1) / batch
+        grads = torch.autograd.grad(e @ v, list(offsets.values()))  # what each of the K passes costs
+        float(grads[0].sum())
+        t3 = time.perf_counter()
+    return (t1 - t0 + (t2 - t1) - (t3 - t2)) / batch, (t3 - t2) / batch
 
 
 def style_direction(relevance: Relevance, text: torch.Tensor, beta: float) -> tuple[dict, int]:

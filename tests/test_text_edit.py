@@ -194,9 +194,9 @@ def test_the_counted_cost_is_what_the_real_networks_do(G, clip):
     """FLOPs counted on meta copies equal PyTorch's FLOP counter on the real networks, forward and
     backward (with the ops' plain definitions, which take the same path on every device; the
     fast paths choose by device, and the meta count is the GPU's, within a few percent of the CPU's)."""
-    import ops
     from torch.utils.flop_counter import FlopCounterMode
 
+    import ops
     from editing.text_edit import relevance_cost
 
     def real():
