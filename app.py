@@ -6,7 +6,7 @@ import inspect
 import logging
 import os
 
-from studio.gpu import GpuCalls, gpu_seconds, spaces_gpu  # before torch: `spaces` must come before CUDA (ZeroGPU)
+from studio.gpu import GpuCalls, gpu_seconds, on_zero_gpu, spaces_gpu  # before torch: `spaces` must come before CUDA (ZeroGPU)
 
 SPACES_GPU = spaces_gpu()  # spaces.GPU where the package is installed; it does nothing off ZeroGPU
 
@@ -19,7 +19,7 @@ from editing import MAX_SEED  # noqa: E402
 from editing.generate import parse_seeds  # noqa: E402
 from editing.latents import PRESETS  # noqa: E402
 from editing.projection import RECIPES as RECIPE_STEPS  # noqa: E402
-from studio import Networks, Studio, public_message  # noqa: E402
+from studio import Networks, Studio, public_message, scrub  # noqa: E402
 from studio.workspace import (  # noqa: E402
     DIRECTION_METHODS,
     MAX_FRAMES,
@@ -36,7 +36,7 @@ ON_GPU = torch.cuda.is_available()  # on ZeroGPU too: CUDA is emulated in the ma
 if not ON_GPU:
     ops.config.reuse_freed_memory()  # ~20% faster CPU generation: no page faults for every new tensor
 studio = Studio(Networks(upload_dirs=(gr.utils.get_upload_folder(),)))
-gpu_calls = GpuCalls(studio, SPACES_GPU)
+gpu_calls = GpuCalls(studio, SPACES_GPU, forked=on_zero_gpu())
 MAX_UPLOAD = "2gb"  # the largest official pickles are about 380 MB
 # Concurrency groups: quick answers never wait behind long jobs. On a 2-vCPU CPU Space a 64 px
 # image takes milliseconds, a 600-frame video or a 64-image 1024 px gallery minutes.
@@ -66,19 +66,16 @@ def _uploaded_image_path(self, payload):
 
 
 gr.Image.preprocess = _uploaded_image_path
-_check_allowed = gr.processing_utils._check_allowed
 
 
-def _check_allowed_quietly(path, check_in_upload_folder):
-    """Gradio's check that a file named in a request was uploaded, with a message that names no
-    folder of this server (Gradio's own gives the absolute path it resolved the name to)."""
-    try:
-        _check_allowed(path, check_in_upload_folder)
-    except gr.exceptions.InvalidPathError:
-        raise gr.exceptions.InvalidPathError("that file was not uploaded to this server: upload it again") from None
+def _path_error_without_folders(self, *args):
+    """Gradio's refusal of a file named in a request that was not uploaded says which absolute
+    path it resolved the name to: the message keeps the file's name, not the server's folders.
+    (Set on the exception, not by wrapping Gradio's check, so no frame of ours is in its log.)"""
+    ValueError.__init__(self, *(scrub(a) if isinstance(a, str) else a for a in args))
 
 
-gr.processing_utils._check_allowed = _check_allowed_quietly
+gr.exceptions.InvalidPathError.__init__ = _path_error_without_folders
 
 
 def handler(fn=None, gpu=None, prepare=None):

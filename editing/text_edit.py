@@ -28,10 +28,13 @@ and leaves it alone where it is below beta (disentanglement). Two ways to get de
   changes when channel c moves is the c-th column of its Jacobian with respect to the styles, and
   one backward pass of (mean embedding . v) gives J^T v for every channel at once. D backward passes
   (v = each axis of CLIP's D-dimensional space; or K random directions, a Johnson-Lindenstrauss
-  sketch, for a large D) give the whole Jacobian, once per model: seconds for the embedded model.
-  Every text is then linear algebra: delta i_c . delta t = J_c . delta t / |J_c|. It weights the
-  faces by how much each one moves instead of equally, and is linear where the exact one takes a
-  finite +-5 sigma step; how closely it agrees is measured (benchmarks/bench_text_edit.py).
+  sketch, cheaper but less faithful) give the whole Jacobian, once per model: seconds for the
+  embedded model. Every text is then linear algebra: delta i_c . delta t = J_c . delta t / |J_c|.
+  It weights the faces by how much each one moves instead of equally, and is linear where the
+  exact one takes a finite +-5 sigma step; how closely it agrees is measured
+  (benchmarks/bench_text_edit.py, bench_relevance.py). It runs in bounded memory (a few images'
+  graph at a time), its cost is counted before it runs (relevance_cost: FLOPs and memory on meta
+  copies; measured_seconds), and what it computes is kept on disk per model and CLIP weights.
 """
 from __future__ import annotations
 
@@ -320,7 +323,7 @@ def _jacobian_steps(G, clip, ws, layers, std, vectors: torch.Tensor, batch: int,
 
 def default_relevance_batch(G) -> int:
     """Images whose graph is held at once by the fast relevance: the whole set for small models,
-    one at a time from 512 px up (a 1024 px config-f image holds about 1 GB for backward)."""
+    one at a time from 512 px up (a 1024 px config-f image holds up to 3.7 GiB for backward)."""
     return max(1, min(32, (256 // G.img_resolution) ** 2 * 8)) if G.img_resolution < 512 else 1
 
 
@@ -347,8 +350,9 @@ def relevance_fast(G, clip=None, images: int = 32, seed: int = 0, batch: Optiona
     """The fast relevance: the Jacobian of the mean unit CLIP embedding of `images` faces with
     respect to every conv style channel (in sigma_c units), from one backward pass per probe
     direction of CLIP space: all D axes (probes=None: exact), or `probes` random Gaussian
-    directions (a Johnson-Lindenstrauss sketch, for large D). Every text is then linear
-    algebra (Relevance.scores). batch: images per forward pass (default_relevance_batch);
+    directions (a Johnson-Lindenstrauss sketch: cheaper, and measured to agree less with the
+    exact relevance, benchmarks/bench_relevance.py). Every text is then linear algebra
+    (Relevance.scores). batch: images per forward pass (default_relevance_batch);
     probe_batch: backward passes batched into one (faster on a GPU, that many times the
     backward's memory). progress(done, total) after every backward pass."""
     for item in relevance_fast_steps(G, clip, images, seed, batch, probes, probe_batch):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 from dataclasses import dataclass
 from typing import Callable, Optional, Union
 
@@ -41,23 +42,30 @@ def spaces_gpu() -> Optional[Callable]:
     return spaces.GPU
 
 
+def on_zero_gpu() -> bool:
+    """Whether calls really run in ZeroGPU's workers (SPACES_ZERO_GPU, as the `spaces` package reads it)."""
+    return os.environ.get("SPACES_ZERO_GPU", "").strip().lower() in ("1", "true", "yes")
+
+
 class GpuCalls:
     """Wraps handlers whose first three arguments name a model (registry name, Hub id, upload)."""
 
-    def __init__(self, studio, decorator: Optional[Callable] = None):
+    def __init__(self, studio, decorator: Optional[Callable] = None, forked: bool = False):
         self.studio = studio
         self.decorator = decorator          # spaces.GPU, or None: no decorator at all
+        self.forked = forked                # calls run in another process (ZeroGPU): prepare in this one
         self.durations: dict = {}           # handler name -> its duration (seconds or a callable)
 
     def wrap(self, fn: Callable, duration: Union[int, float, Callable], prepare: Optional[Callable] = None) -> Callable:
         """fn to run on the GPU for `duration` seconds; prepare(workspace, *args), if given, runs
-        first in the main process (a task's companion networks, loaded where they stay)."""
+        first in the main process when calls are forked (a task's companion networks, loaded where
+        they stay); in one process the task loads them itself, after its arguments are checked."""
         studio = self.studio
         self.durations[fn.__name__] = duration
 
         def load(args):
             w = studio.workspace(*args[:3])  # loaded here, kept here
-            if prepare is not None:
+            if prepare is not None and self.forked:
                 prepare(w, *args)
             return w
 

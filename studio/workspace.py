@@ -610,12 +610,12 @@ class Workspace:
         before = synthesize(self.G, ws)
         if method.startswith("global"):
             kind = "exact" if method == "global (exact)" else "fast"
-            key = ("relevance", kind, clip.fingerprint or clip.name)
             relevance = None
             if kind == "exact":  # only the shipped precomputation, never StyleCLIP's minutes of it inside a request
                 if te.relevance_file(self.G, "exact") is not None:
-                    relevance = self.analysis(key, lambda: te.shipped_relevance(self.G, clip, "exact"))
-            elif key in self._analyses:
+                    relevance = self.analysis(("relevance", kind, clip.fingerprint or clip.name),
+                                              lambda: te.shipped_relevance(self.G, clip, "exact"))
+            elif (key := ("relevance", kind, clip.fingerprint or clip.name)) in self._analyses:
                 relevance = self.analysis(key, lambda: None)
             else:
                 relevance = te.shipped_relevance(self.G, clip, "fast") or te.disk_relevance(self.G, clip)

@@ -40,6 +40,7 @@ try:
 except Exception as e:
     out["missing_image"] = f"{type(e).__name__}: {e}"
 out["calls"] = CALLS
+out["forked"] = app.gpu_calls.forked
 out["project_1000_steps_s"] = app.project_seconds(*model, None, False, "nvidia", 1000, 0, False)
 out["project_hybrid_s"] = app.project_seconds(*model, None, False, "hybrid", 0, 0, True)
 out["gallery_s"] = app.gallery_seconds(*model, "0-63")
@@ -48,7 +49,7 @@ print("RESULT" + json.dumps(out))
 """
 
 
-def run(tmp_path, *paths):
+def run(tmp_path, *paths, zero_gpu=True):
     import numpy as np
     import PIL.Image
     photo = str(tmp_path / "photo.png")
@@ -56,7 +57,8 @@ def run(tmp_path, *paths):
     # One CPU thread: a process forked while OpenMP/BLAS thread pools exist can hang in its first
     # LAPACK call (SeFa's eigh). ZeroGPU's workers compute on the GPU; the stand-in's on the CPU.
     env = dict(os.environ, HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False", PYTHONPATH=ROOT,
-               OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+               OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
+               SPACES_ZERO_GPU="true" if zero_gpu else "")
     proc = subprocess.run([sys.executable, "-c", SCRIPT, *paths, photo], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=600)
     line = [x for x in proc.stdout.splitlines() if x.startswith("RESULT")]
@@ -66,7 +68,7 @@ def run(tmp_path, *paths):
 
 def test_zerogpu_decorates_only_gpu_work_and_keeps_caches_in_the_main_process(tmp_path):
     out = run(tmp_path, FAKE)
-    assert set(out["decorated"]) == GPU_HANDLERS == set(out["durations"])
+    assert set(out["decorated"]) == GPU_HANDLERS == set(out["durations"]) and out["forked"]
     assert out["calls_after_page_load"] == []                      # model info and presets spend no quota
     assert "SeFa component 2" in out["direction_note"]
     assert any("sefa" in k for k in out["new_analyses"])          # computed in the worker, kept here
@@ -82,7 +84,7 @@ def test_zerogpu_decorates_only_gpu_work_and_keeps_caches_in_the_main_process(tm
 def test_the_real_spaces_package_changes_nothing_off_zerogpu(tmp_path):
     import pytest
     pytest.importorskip("spaces")
-    out = run(tmp_path, os.path.join(ROOT, "tests"))  # the installed `spaces`, not the stand-in
+    out = run(tmp_path, os.path.join(ROOT, "tests"), zero_gpu=False)  # the installed `spaces`, not the stand-in
     assert out["uses_spaces"] and out["decorated"] == []
     assert set(out["durations"]) == GPU_HANDLERS
     assert any("sefa" in k for k in out["new_analyses"])
