@@ -12,7 +12,7 @@ import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-MUTATIONS = {  # name: (file, the fixed text, the bug, the tests to run)
+MUTATIONS = {  # name: (file, the fixed text, the bug, the tests to run), or a list of them put back together
     "LPIPS built on the CPU and never moved": (
         "editing/perceptual.py", 'model = _network("lpips", state, _device_of(device), build)',
         'model = _network("lpips", state, _device_of(None), build)', "projection and imagenet and nvidia"),
@@ -22,13 +22,14 @@ MUTATIONS = {  # name: (file, the fixed text, the bug, the tests to run)
     "the attribute classifier kept on the CPU": (
         "studio/networks.py", "load(f).to(self.device).eval()", "load(f).eval()", "offline and nvidia or Attribute"),
     "the fast relevance's sigma on the device": (
-        "editing/text_edit.py", "return out / len(ws) * std.cpu()  # per sigma_c step",
-        "return out / len(ws) * std.to(ws.device)  # per sigma_c step", "computed"),
+        "editing/text_edit.py", "out / len(ws) * std.cpu()  # per sigma_c step",
+        "out / len(ws) * std.to(ws.device)  # per sigma_c step", "computed"),
     "the global edit's sigma on the device": (
         "editing/text_edit.py", "return relevance.split(ds * relevance.std.float().cpu()), int(keep.sum())",
         "return relevance.split(ds * relevance.std.float().to(\"meta\")), int(keep.sum())", "computed"),
-    "the Python API's CLIP left on the CPU": (
-        "editing/companions.py", "return load_clip(folder, device=device)", "return load_clip(folder)", "python_api"),
+    "the Python API's CLIP left on the CPU": [
+        ("editing/companions.py", "return load_clip(folder, device=device)", "return load_clip(folder)", "python_api"),
+        ("editing/text_edit.py", "    if clip.device != device_of(G):\n        clip.to(device_of(G))\n", "", "python_api")],
 }
 
 
@@ -39,15 +40,18 @@ def run(tree, selection):
 
 def main():
     missed = 0
-    for name, (path, fixed, bug, selection) in MUTATIONS.items():
+    for name, edits in MUTATIONS.items():
+        edits = edits if isinstance(edits, list) else [edits]
         tree = tempfile.mkdtemp()
         shutil.copytree(ROOT, tree, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".venv*", ".git", "__pycache__"))
-        with open(os.path.join(tree, path)) as f:
-            text = f.read()
-        assert text.count(fixed) == 1, (name, "the fixed text is not in", path)
+        selection = edits[0][3]
         clean = run(tree, selection)
-        with open(os.path.join(tree, path), "w") as f:
-            f.write(text.replace(fixed, bug))
+        for path, fixed, bug, _ in edits:
+            with open(os.path.join(tree, path)) as f:
+                text = f.read()
+            assert text.count(fixed) == 1, (name, "the fixed text is not in", path)
+            with open(os.path.join(tree, path), "w") as f:
+                f.write(text.replace(fixed, bug))
         broken = run(tree, selection)
         caught = clean.returncode == 0 and broken.returncode != 0 and "DeviceMismatch" in broken.stdout
         missed += not caught
