@@ -22,7 +22,6 @@ import sys
 import threading
 import time
 
-import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -33,7 +32,7 @@ PROMPTS = ["with sunglasses", "smiling", "with a beard", "with pink hair", "wear
 
 def config_f(resolution):
     from bench_generate import config_f as official
-    return official(resolution, num_fp16_res=0)
+    return official(resolution, num_fp16_res=0)  # fp32, as the relevance runs
 
 
 def vit_b32():
@@ -62,11 +61,6 @@ class Peak:
         self.thread.join()
 
 
-def spearman(a, b):
-    ra, rb = a.argsort().argsort().float(), b.argsort().argsort().float()
-    return float(np.corrcoef(ra.numpy(), rb.numpy())[0, 1])
-
-
 def costs(clip):
     from editing import text_edit as te
     out = {}
@@ -87,7 +81,7 @@ def measured_256(clip):
     from editing import text_edit as te
     G = config_f(256).eval().requires_grad_(False)
     cost = te.relevance_cost(G, clip, images=1, probes=64, batch=1)
-    forward, backward = te.measured_seconds(G, clip, 1)
+    forward, backward = te.measured_seconds(G, clip, 1)  # the forward is reported too: estimate_relevance's parts
     estimate = cost.seconds(forward, backward)
     before = rss()
     with Peak() as mem:
@@ -105,6 +99,8 @@ def measured_256(clip):
 
 
 def agreement():
+    from bench_text_edit import spearman
+
     import stylegan
     from editing import text_edit as te
     from editing.companions import companion

@@ -411,11 +411,11 @@ def _meta_copy(module: torch.nn.Module) -> dict:
     """Meta stand-ins of a module's parameters and buffers, for torch.func.functional_call (FIR
     filters keep their real separability: ops.upfirdn2d.same_filter_as)."""
     from ops.upfirdn2d import same_filter_as
-    out = {k: torch.empty(v.shape, dtype=v.dtype, device="meta") for k, v in module.named_parameters()}
+    out = {k: torch.empty(v.shape, dtype=v.dtype, device="meta")
+           for k, v in list(module.named_parameters()) + list(module.named_buffers())}
     for k, v in module.named_buffers():
-        out[k] = torch.empty(v.shape, dtype=v.dtype, device="meta")
         if "filter" in k and v.device.type != "meta":
-            out[k] = same_filter_as(out[k], v)
+            same_filter_as(out[k], v)
     return out
 
 
@@ -424,7 +424,7 @@ def relevance_cost(G, clip, images: int = 32, probes: Optional[int] = None, batc
     counter on meta copies of both networks: seconds to count, for any size of model."""
     from torch.func import functional_call
     from torch.utils.flop_counter import FlopCounterMode
-    D = int(getattr(clip.model, "embed_dim", 0) or clip.model.text_projection.shape[-1])
+    D = clip.encode_texts([""]).shape[1]
     K = D if probes is None or probes >= D else int(probes)
     g_params, c_params = _meta_copy(G.synthesis), _meta_copy(clip.model)
     ws = torch.zeros(1, G.num_ws, G.w_dim, device="meta", requires_grad=True)
@@ -449,18 +449,21 @@ def relevance_cost(G, clip, images: int = 32, probes: Optional[int] = None, batc
                          int(batch or default_relevance_batch(G)))
 
 
+class _ImageTower(torch.nn.Module):
+    """open_clip's model.encode_image as a module's forward, for torch.func.functional_call."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return self.model.encode_image(x)
+
+
 def _image_tower(clip, params, img):
-    """CLIP's image embedding with the meta parameters (open_clip: model.encode_image)."""
+    """CLIP's image embedding with the meta parameters."""
     from torch.func import functional_call
-
-    class _Tower(torch.nn.Module):
-        def __init__(self, model):
-            super().__init__()
-            self.model = model
-
-        def forward(self, x):
-            return self.model.encode_image(x)
-    return functional_call(_Tower(clip.model), {f"model.{k}": v for k, v in params.items()},
+    return functional_call(_ImageTower(clip.model), {f"model.{k}": v for k, v in params.items()},
                            (clip.preprocess(img),)).float()
 
 
@@ -470,14 +473,13 @@ def measured_seconds(G, clip, batch: int = 1) -> tuple[float, float]:
     pass over a graph costs more than the next ones; that extra counts with the forward."""
     import time
     ws = torch.zeros(batch, G.num_ws, G.w_dim, device=next(G.parameters()).device)
-    v = None
     for _ in range(2):
         offsets = {name: torch.zeros(a.out_features, device=ws.device, requires_grad=True)
                    for name, (_, a) in conv_style_layers(G).items()}
         t0 = time.perf_counter()
         with offset_styles(G, offsets) as Ge:
             e = clip.encode_images(Ge.synthesis(ws, noise_mode="const")).sum(0)
-        v = torch.ones_like(e) if v is None else v
+        v = torch.ones_like(e)
         float(e.detach().sum())  # waits for a GPU
         t1 = time.perf_counter()
         torch.autograd.grad(e @ v, list(offsets.values()), retain_graph=True)  # the first pass also sets up
@@ -486,6 +488,14 @@ def measured_seconds(G, clip, batch: int = 1) -> tuple[float, float]:
         float(grads[0].sum())
         t3 = time.perf_counter()
     return (t1 - t0 + (t2 - t1) - (t3 - t2)) / batch, (t3 - t2) / batch
+
+
+def estimate_relevance(G, clip, images: int = 32, probes: Optional[int] = None,
+                       batch: Optional[int] = None) -> tuple[RelevanceCost, float]:
+    """(the counted cost, the estimated seconds) of relevance_fast on G's device: counted on meta
+    copies, timed by one forward and backward pass there at the batch size it will use."""
+    cost = relevance_cost(G, clip, images, probes, batch)
+    return cost, cost.seconds(*measured_seconds(G, clip, cost.batch))
 
 
 def style_direction(relevance: Relevance, text: torch.Tensor, beta: float) -> tuple[dict, int]:
@@ -579,7 +589,7 @@ def disk_relevance(G, clip, probes: Optional[int] = None, images: int = 32) -> O
     if probes is None:
         prefix = path.rsplit("-fast-", 1)[0]
         candidates += sorted(glob.glob(glob.escape(prefix) + "-fast-*.safetensors"))
-    for candidate in candidates:
+    for candidate in dict.fromkeys(candidates):  # the one asked for first, each file once
         if not os.path.isfile(candidate):
             continue
         try:
@@ -633,5 +643,6 @@ def shipped_relevance(G, clip, method: str) -> Optional[Relevance]:
 
 
 __all__ = ["TextEdit", "optimize", "attribute_keeper", "optimize_steps", "global_edit", "Relevance", "relevance_exact", "relevance_fast",
-           "relevance_fast_steps", "relevance_cost", "RelevanceCost", "measured_seconds", "disk_relevance",
+           "relevance_fast_steps", "relevance_cost", "RelevanceCost", "measured_seconds", "estimate_relevance",
+           "disk_relevance",
            "style_direction", "cached_relevance", "shipped_relevance", "clip_loss"]

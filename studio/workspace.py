@@ -671,10 +671,8 @@ class Workspace:
         on this device: counted on meta copies, timed by one forward and backward pass here."""
         from editing import text_edit as te
 
-        def estimate():
-            cost = te.relevance_cost(self.G, clip)
-            return cost, cost.seconds(*te.measured_seconds(self.G, clip, cost.batch))
-        return self.analysis(("relevance-estimate", clip.fingerprint or clip.name), estimate)  # once per model and CLIP
+        return self.analysis(("relevance-estimate", clip.fingerprint or clip.name),  # once per model and CLIP
+                             lambda: te.estimate_relevance(self.G, clip))
 
     def _fast_relevance(self, clip):
         """Compute the fast relevance inside a request when its estimate fits the budget (yielding

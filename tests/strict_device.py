@@ -66,12 +66,9 @@ class SameDevice(TorchDispatchMode):
         super().__init__()
         self.gen = torch.Generator().manual_seed(seed)
         self.syncs: list = []
-        self.copies_out: list = []
-        self.ops = 0
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        self.ops += 1
         if func is aten._local_scalar_dense.default and args[0].device.type == "meta":
             self.syncs.append((str(func), _where()))
             x = args[0]
@@ -106,7 +103,6 @@ class SameDevice(TorchDispatchMode):
             x = args[0]
             device = kwargs.get("device")
             if x.device.type == "meta" and device is not None and torch.device(device).type == "cpu":
-                self.copies_out.append(_where())
                 out = _fill(x, self.gen)
                 dtype = kwargs.get("dtype")
                 return out.to(dtype) if dtype is not None else out
@@ -114,7 +110,6 @@ class SameDevice(TorchDispatchMode):
         if func is aten.copy_.default:
             dst, src = args[0], args[1]
             if src.device.type == "meta" and dst.device.type == "cpu":
-                self.copies_out.append(_where())
                 with torch.no_grad():
                     dst.copy_(_fill(src, self.gen).expand_as(dst) if src.dim() else _fill(dst, self.gen))
                 return dst
@@ -125,11 +120,6 @@ class SameDevice(TorchDispatchMode):
         before = len(self.syncs)
         result = fn(*args, **kwargs)
         return result, self.syncs[before:]
-
-
-def on_device(module: torch.nn.Module) -> torch.nn.Module:
-    """A network moved to the stand-in device."""
-    return module.to(DEVICE)
 
 
 def devices_of(module: torch.nn.Module) -> set:

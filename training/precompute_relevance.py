@@ -56,34 +56,26 @@ def main(argv=None):
     device = next(G.parameters()).device
     clip = model_clip(G, load_clip(a.clip, a.pretrained, device=device) if a.clip else None).to(device)
     if a.method == "fast":
-        cost = te.relevance_cost(G, clip, images=a.images or 32, probes=a.probes, batch=a.batch)
-        seconds = cost.seconds(*te.measured_seconds(G, clip, cost.batch))
+        cost, seconds = te.estimate_relevance(G, clip, images=a.images or 32, probes=a.probes, batch=a.batch)
         print(f"fast relevance of {a.model} with {clip.name} on {device}: {cost.describe(seconds)}", flush=True)
         if a.estimate:
             return 0
     if a.out:
         os.makedirs(a.out, exist_ok=True)
     t0 = time.time()
-    if a.method == "exact":
-        from tqdm import tqdm
-        bar = tqdm(unit="channel")
+    from tqdm import tqdm
+    bar = tqdm(unit="channel" if a.method == "exact" else "backward pass")
 
-        def progress(done, total):
-            bar.total = total
-            bar.update(done - bar.n)
+    def progress(done, total):
+        bar.total = total
+        bar.update(done - bar.n)
+    if a.method == "exact":
         rel = relevance_exact(G, clip, images=a.images or 100, batch=a.batch or 256, progress=progress,
                               resume=os.path.join(a.out, "relevance_exact.partial.pt"))
-        bar.close()
     else:
-        from tqdm import tqdm
-        bar = tqdm(unit="backward pass")
-
-        def progress(done, total):
-            bar.total = total
-            bar.update(done - bar.n)
         rel = relevance_fast(G, clip, images=a.images or 32, batch=a.batch, probes=a.probes,
                              probe_batch=a.probe_batch, progress=progress)
-        bar.close()
+    bar.close()
     if a.out:
         path = os.path.join(a.out, f"relevance_{a.method}.safetensors")
         rel.save(path)
