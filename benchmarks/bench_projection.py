@@ -35,7 +35,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import stylegan  # noqa: E402
-from editing.perceptual import perceptual  # noqa: E402
+from companions.perceptual import perceptual  # noqa: E402
 from editing.projection import project, projection_steps, psnr, render_projection  # noqa: E402
 from ops.images import from_uint8, image_grid  # noqa: E402
 
@@ -100,8 +100,8 @@ def editability(G, classifier, sets: dict) -> dict:
 
 
 def quality(data, n=50, out=RESULTS, long_steps=1000):
-    from editing.encoder import load_encoder
-    from metrics.classifier import load
+    from companions.classifier import load
+    from companions.encoder import load_encoder
     from training.avatars import load_split
     G = stylegan.load("avataaars-64", device="cpu")
     classifier = load(os.path.join(ROOT, "checkpoints/avataaars64/classifier"))
@@ -145,8 +145,8 @@ def quality(data, n=50, out=RESULTS, long_steps=1000):
 def speed(out=RESULTS, timed=3):
     from bench_generate import config_f
 
-    from editing.encoder import load_encoder
-    from metrics.classifier import load
+    from companions.classifier import load
+    from companions.encoder import load_encoder
     torch.manual_seed(0)
     res = {"threads": torch.get_num_threads(), "cpu": os.uname().machine, "timed_steps": timed, "cases": {}}
     G64 = stylegan.load("avataaars-64", device="cpu")

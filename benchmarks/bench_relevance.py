@@ -36,7 +36,7 @@ def config_f(resolution):
 
 
 def vit_b32():
-    from editing.clip import load_clip
+    from companions.clip import load_clip
     return load_clip("ViT-B-32", None)  # open_clip's architecture with random weights: the cost stand-in
 
 
@@ -102,8 +102,8 @@ def agreement():
     from bench_text_edit import spearman
 
     import stylegan
+    from companions import companion
     from editing import text_edit as te
-    from editing.companions import companion
     G = stylegan.load("avataaars-64", device="cpu")
     clip = companion(G, "clip")
     exact = te.shipped_relevance(G, clip, "exact")

@@ -36,7 +36,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 import stylegan  # noqa: E402
-from editing.companions import companion  # noqa: E402
+from companions import companion  # noqa: E402
 from editing.generate import synthesize  # noqa: E402
 from editing.latents import seeds_to_ws  # noqa: E402
 from editing.stylespace import offset_styles  # noqa: E402

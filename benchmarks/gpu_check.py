@@ -117,8 +117,8 @@ def main(argv=None):
         sys.exit("no CUDA device here: python benchmarks/gpu_check.py --device cpu --resolution 64 --quick checks the script")
     steps, frames = (3, 4) if a.quick else (100, 60)
 
+    from companions.clip import load_clip
     from editing import perceptual
-    from editing.clip import load_clip
     from studio import Workspace
 
     torch.manual_seed(0)

@@ -9,6 +9,7 @@ A direction is applied to chosen layers of W+: ws[:, layers] += strength * direc
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Optional, Sequence
 
 import numpy as np
@@ -145,3 +146,160 @@ def attribute_direction(G, classifier, attribute: str, value: str, samples: int 
     direction = direction / direction.norm()
     return {"direction": direction.float().to(device), "std": float((w @ direction).std()), "accuracy": accuracy,
             "positives": positives}
+
+
+# --- released direction files -------------------------------------------------------------------
+# InterFaceGAN's boundaries (.npy), the e4e / ReStyle / HyperStyle copies of them (.pt tensors),
+# GANSpace's PCA files (e4e's ffhq_pca.pt, harskish/ganspace's .npz). Read as data: .npy and .npz
+# with allow_pickle=False after their declared sizes are checked, .pt files through the same
+# weights-only reader as checkpoints (stylegan.loaders.read_torch_checkpoint), on the CPU.
+
+MAX_DIRECTION_BYTES = 256 << 20
+
+
+class DirectionFileError(ValueError):
+    """Not a direction file of a format we read; the message says why (no server path)."""
+
+
+@dataclasses.dataclass
+class PCA:
+    """GANSpace principal components of w, as the file stores them: mean [1, w_dim],
+    components [n, 1, w_dim] (unit rows), std [n] (the spread of w along each)."""
+    mean: torch.Tensor
+    components: torch.Tensor
+    std: torch.Tensor
+
+    def direction(self, k: int) -> torch.Tensor:
+        return self.components[k].reshape(-1)
+
+
+def _npy_array(f, name: str, size: int) -> np.ndarray:
+    """One .npy array from an open file, its declared size checked against what the file holds."""
+    version = np.lib.format.read_magic(f)
+    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, fortran, dtype = read(f)
+    if dtype.hasobject:
+        raise DirectionFileError(f"{name} holds Python objects, which are never unpickled here")
+    declared = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if declared > min(size, MAX_DIRECTION_BYTES):
+        raise DirectionFileError(f"{name} declares {declared:,} bytes of data but holds {size:,}")
+    f.seek(0)
+    return np.load(f, allow_pickle=False)
+
+
+def _read_npz(path: str, name: str) -> dict:
+    import zipfile
+
+    from stylegan.errors import CheckpointError
+    from stylegan.safety import check_zip
+    try:
+        sizes = check_zip(path, budget=MAX_DIRECTION_BYTES, what=name)
+    except CheckpointError as e:
+        raise DirectionFileError(str(e)) from None
+    out = {}
+    with zipfile.ZipFile(path) as z:
+        for member, size in sizes.items():
+            if member.endswith(".npy"):
+                with z.open(member) as f:
+                    import io
+                    out[member[:-4]] = _npy_array(io.BytesIO(f.read()), name, size)
+    return out
+
+
+def _as_tensor(value, name: str) -> torch.Tensor:
+    t = torch.as_tensor(np.asarray(value)) if not isinstance(value, torch.Tensor) else value
+    if not t.is_floating_point() or not torch.isfinite(t).all():
+        raise DirectionFileError(f"{name} is not an array of finite numbers")
+    return t.detach().float().cpu()
+
+
+def _direction_shape(t: torch.Tensor, name: str) -> torch.Tensor:
+    """[dim], [1, dim] -> [1, dim]; [1, L, dim], [L, dim] -> [L, dim]."""
+    if t.ndim == 3 and t.shape[0] == 1:
+        t = t[0]
+    if t.ndim == 1:
+        t = t[None]
+    if t.ndim != 2:
+        raise DirectionFileError(f"{name} holds an array of shape {list(t.shape)}, not a direction "
+                                 "([1, w_dim] or [num_ws, w_dim])")
+    return t.contiguous()
+
+
+def load_direction_file(path) -> "torch.Tensor | PCA":
+    """A released direction file: InterFaceGAN `.npy` boundaries and e4e-style `.pt` tensors give
+    a tensor [1, w_dim] (or [num_ws, w_dim] for per-layer ones such as e4e's pose.pt); GANSpace
+    files (`ffhq_pca.pt` with mean/comp/std, harskish/ganspace `.npz` with lat_*) a PCA."""
+    import os
+    path = os.fspath(path)
+    name = os.path.basename(path)
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as f:
+            head = f.read(6)
+    except OSError:
+        raise DirectionFileError(f"{name} could not be read") from None
+    if head.startswith(b"\x93NUMPY"):
+        with open(path, "rb") as f:
+            return _direction_shape(_as_tensor(_npy_array(f, name, size), name), name)
+    if head[:2] == b"PK" and not path.endswith((".pt", ".pth")):
+        arrays = _read_npz(path, name)
+        if {"lat_mean", "lat_comp", "lat_stdev"} <= set(arrays):
+            return _pca(arrays["lat_mean"], arrays["lat_comp"], arrays["lat_stdev"], name)
+        raise DirectionFileError(f"{name} is an .npz without GANSpace's lat_mean, lat_comp and lat_stdev")
+    from stylegan.errors import CheckpointError
+    from stylegan.loaders import read_torch_checkpoint
+    try:
+        value = read_torch_checkpoint(path, safe_globals=())
+    except CheckpointError as e:
+        raise DirectionFileError(str(e).replace(path, name)) from None
+    if isinstance(value, dict) and {"mean", "comp", "std"} <= set(value):
+        return _pca(value["mean"], value["comp"], value["std"], name)
+    if isinstance(value, (torch.Tensor, np.ndarray)):
+        return _direction_shape(_as_tensor(value, name), name)
+    raise DirectionFileError(f"{name} holds neither a direction tensor nor GANSpace's mean/comp/std")
+
+
+def _pca(mean, comp, std, name: str) -> PCA:
+    mean, comp, std = (_as_tensor(v, name) for v in (mean, comp, std))
+    w_dim = mean.shape[-1]
+    if comp.ndim == 2:
+        comp = comp[:, None]
+    if mean.numel() != w_dim or comp.ndim != 3 or comp.shape[-1] != w_dim or std.shape != comp.shape[:1]:
+        raise DirectionFileError(f"{name}: GANSpace's mean, components and std do not fit together")
+    return PCA(mean.reshape(1, w_dim), comp, std)
+
+
+def interfacegan_interpolate(code: torch.Tensor, boundary: torch.Tensor, start: float = -3.0, end: float = 3.0,
+                             steps: int = 10) -> torch.Tensor:
+    """InterFaceGAN's edit: for a w [1, w_dim], `steps` codes at signed distances start..end from
+    the boundary (its unit normal [1, w_dim]); for a W+ [1, L, w_dim], offsets start..end along it."""
+    distances = torch.linspace(float(start), float(end), int(steps), dtype=torch.float64)
+    n = boundary.reshape(1, -1).to(torch.float64)
+    c = code.to(torch.float64)
+    if c.ndim == 2:
+        return (c + (distances[:, None] - c @ n.T) * n).to(code.dtype)
+    return (c + distances[:, None, None] * n[None]).to(code.dtype)
+
+
+def apply_offsets(latents: torch.Tensor, direction: torch.Tensor, factors) -> torch.Tensor:
+    """latents [N, L, w_dim] + f * direction ([1, w_dim] or [L, w_dim]) for each factor f, stacked
+    factor by factor: e4e's apply_interfacegan."""
+    d = direction.to(latents.device, latents.dtype)
+    return torch.cat([latents + float(f) * d for f in factors])
+
+
+def ganspace_edit(latents: torch.Tensor, pca: PCA, edits) -> torch.Tensor:
+    """e4e's GANSpace edit: for each latent [L, w_dim] and each (component, first, end, strength),
+    the latent's coordinate along that component (measured on w_0, in std units) is set to
+    `strength` on ws first..end-1. [len(latents) * len(edits), L, w_dim]"""
+    out = []
+    mean, comp, std = (t.to(latents.device, latents.dtype) for t in (pca.mean, pca.components, pca.std))
+    for latent in latents:
+        for k, first, end, strength in edits:
+            c = comp[k].reshape(-1)
+            coord = ((latent[0] - mean.reshape(-1)) * c).sum() / std[k]
+            delta = (float(strength) - coord) * c * std[k]
+            moved = latent.clone()
+            moved[first:end] += delta
+            out.append(moved)
+    return torch.stack(out)

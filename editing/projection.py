@@ -44,9 +44,8 @@ import PIL.Image
 import torch
 import torch.nn.functional as F
 
+from companions.perceptual import Distance, perceptual
 from ops.images import from_uint8, to_pil
-
-from .perceptual import Distance, perceptual
 
 
 @dataclass(frozen=True)
@@ -198,10 +197,10 @@ def projection_steps(G, image, recipe: Union[str, Recipe] = "hybrid", steps: Opt
     iteration stops the optimisation.
 
     encoder: needed by the "encoder" and "hybrid" recipes. distance: the image distance (default:
-    the recipe's, via editing.perceptual.perceptual, with `classifier` in the offline fallback).
-    encoder and classifier default to those shipped beside G (editing.companions), if any.
+    the recipe's, via companions.perceptual.perceptual, with `classifier` in the offline fallback).
+    encoder and classifier default to those shipped beside G (companions.companion), if any.
     dtype: torch.bfloat16 runs synthesis and distance under CPU/GPU autocast."""
-    from .companions import companion
+    from companions import companion
     recipe = get_recipe(recipe, steps, **overrides)
     if encoder is None and recipe.init == "encoder":
         encoder = companion(G, "encoder")

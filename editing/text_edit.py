@@ -4,7 +4,7 @@
     edit = global_edit(G, ws, "smiling", neutral="", alpha=4, beta=0.2)  # a global direction in StyleSpace
     edit.images                                                         # [N, C, H, W], about [-1, 1]
 
-Both use the CLIP shipped beside G (the embedded one for the embedded model, editing.companions)
+Both use the CLIP shipped beside G (the embedded one for the embedded model, companions.companion)
 unless a ClipModel is passed as `clip=`.
 
 Latent optimisation (StyleCLIP's main.py, "edit" mode): from the given W+, Adam on W+ for 300
@@ -68,7 +68,7 @@ class TextEdit:
 def model_clip(G, clip=None):
     """The CLIP of a text edit on G: the one given, else the one shipped beside G; on G's device
     (a CLIP given on another device is moved there: it is the caller's)."""
-    from .companions import companion, device_of
+    from companions import companion, device_of
     if clip is None:
         clip = companion(G, "clip")
         if clip is None:
@@ -83,7 +83,7 @@ def clip_loss(clip, images: torch.Tensor, text: torch.Tensor, views: int = 0,
     """1 - cos(image embedding, text embedding), per image [N]. views > 0: averaged over that many
     random crops (80-100% of the side, anywhere in the image) instead of the whole image, so the
     optimiser cannot satisfy CLIP with a pattern that only works pixel for pixel."""
-    from .clip import random_crops
+    from companions.clip import random_crops
     text = text.to(images.device)
     if not views:
         return 1 - clip.encode_images(images) @ text
@@ -531,10 +531,14 @@ _memory = weakref.WeakKeyDictionary()  # G -> {(clip fingerprint, method): Relev
 
 
 def relevance_file(G, method: str) -> Optional[str]:
-    """Where a model's relevance is shipped (beside a local model: styleclip/relevance_<method>.safetensors)."""
-    from .companions import companion_folder
-    folder = companion_folder(G, "styleclip", f"relevance_{method}.safetensors")
-    return None if folder is None else os.path.join(folder, f"relevance_{method}.safetensors")
+    """Where a model's relevance is shipped: the `relevance` named `method` its companions.json
+    declares (the embedded model: styleclip/relevance_<method>.safetensors)."""
+    from companions import manifest_of
+    manifest = manifest_of(G)
+    spec = manifest.get("relevance", method)
+    if spec is None or spec.format != "studio-relevance":
+        return None
+    return manifest.local_path(spec.files["weights"])
 
 
 def relevance_budget() -> float:
@@ -646,3 +650,55 @@ __all__ = ["TextEdit", "optimize", "attribute_keeper", "optimize_steps", "global
            "relevance_fast_steps", "relevance_cost", "RelevanceCost", "measured_seconds", "estimate_relevance",
            "disk_relevance",
            "style_direction", "cached_relevance", "shipped_relevance", "clip_loss"]
+
+
+# --- StyleCLIP's released global directions ----------------------------------------------------
+
+def styleclip_layer_names(num_layers: int) -> list[tuple[str, bool]]:
+    """StyleCLIP's style layers in its order, as our layer names with whether each is a ToRGB:
+    conv1 and toRGB at 4x4, then conv0, conv1, toRGB per resolution (26 for a 1024 px StyleGAN2)."""
+    blocks = (num_layers - 2) / 3
+    if num_layers < 2 or blocks != int(blocks):
+        raise ValueError(f"{num_layers} style layers is not a StyleGAN2's (2 + 3 per resolution above 4)")
+    names = [("b4.conv1", False), ("b4.torgb", True)]
+    for k in range(int(blocks)):
+        r = 2 ** (k + 3)
+        names += [(f"b{r}.conv0", False), (f"b{r}.conv1", False), (f"b{r}.torgb", True)]
+    return names
+
+
+def load_styleclip_global(s_mean_std_path, fs3_path, clip_name: str = "ViT-B-32/openai") -> Relevance:
+    """StyleCLIP's released global directions (its authors' hours of GPU time): `S_mean_std`,
+    a pickle of [means, stds] per style layer (read with numpy's array rebuilds only), and
+    `fs3.npy`, one unit CLIP-space direction per channel of the non-ToRGB layers, in StyleCLIP's
+    order (it may stop at a layer boundary: the layers after it get no edit). What global_edit
+    takes as relevance= (exact: StyleCLIP's GetBoundary). They were made with OpenAI's
+    ViT-B/32, so the text directions must come from that CLIP."""
+    import numpy as np
+
+    from stylegan.loaders import read_numpy_pickle
+
+    from .directions import _npy_array
+    value = read_numpy_pickle(os.fspath(s_mean_std_path))
+    if not (isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, (list, tuple)) for v in value)
+            and len(value[0]) == len(value[1])):
+        raise ValueError("S_mean_std is not StyleCLIP's [means, stds]: two lists with one array per style layer")
+    stds = [np.asarray(s, dtype=np.float32).reshape(-1) for s in value[1]]
+    names = styleclip_layer_names(len(stds))
+    size = os.path.getsize(fs3_path)
+    with open(fs3_path, "rb") as f:
+        fs3 = torch.from_numpy(np.asarray(_npy_array(f, "fs3.npy", size), dtype=np.float32))
+    if fs3.ndim != 2 or not torch.isfinite(fs3).all():
+        raise ValueError("fs3.npy is not a [channels, CLIP width] array of finite numbers")
+    layers, std, total = [], [], 0
+    for (name, torgb), s in zip(names, stds):
+        if torgb:
+            continue
+        if total == len(fs3):
+            break
+        total += len(s)
+        layers.append((name, len(s)))
+        std.append(torch.from_numpy(s))
+    if total != len(fs3):
+        raise ValueError(f"fs3.npy has {len(fs3)} rows, which do not end at a layer boundary of S_mean_std's layers")
+    return Relevance(layers, fs3, torch.cat(std), "exact", clip_name, 0, clip_id=f"styleclip:{clip_name}")

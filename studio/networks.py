@@ -20,11 +20,11 @@ import torch
 
 import ops
 import stylegan
+from ops.memo import Memo
 from stylegan.hub import parse_hub_id
 from stylegan.registry import ModelEntry, default_entry, load_registry
 
 from .errors import StudioError, scrub
-from .memo import Memo
 
 log = logging.getLogger("studio")
 
@@ -71,7 +71,7 @@ LOCAL_REFUSED = ("local paths are not accepted here: pick a model from the list,
 class Networks:
     """Loads and caches networks: generators by Source, companions by (kind, key).
 
-    The cache (studio.memo.Memo, one per kind) holds at most `size` entries of a kind (least
+    The cache (ops.memo.Memo, one per kind) holds at most `size` entries of a kind (least
     recently used first out); each key has its own lock, so a slow Hub download does not hold
     up loads of other models; a failed load hands its memory back to the system."""
 
@@ -208,7 +208,7 @@ class Networks:
         use and kept once per process: the CLIP shipped beside the model (the embedded one for the
         embedded model), else the operator's Hub CLIP (STUDIO_CLIP_MODEL, STUDIO_CLIP_PRETRAINED;
         default ViT-B-32 trained on LAION-2B), downloaded on first use where the internet exists."""
-        from editing.clip import load_clip
+        from companions.clip import load_clip
         folder = self._companion_folder(source, "clip", "open_clip_config.json")
         if folder is not None:
             return lambda: self.companion("clip", folder, lambda f: load_clip(f, device=self.device))
@@ -232,7 +232,7 @@ class Networks:
         folder = self._companion_folder(source, "classifier")
         if folder is None:
             return None
-        from metrics.classifier import load
+        from companions.classifier import load
         return self.companion("classifier", folder, lambda f: load(f).to(self.device).eval())
 
     def encoder_for(self, source: Source):
@@ -241,5 +241,5 @@ class Networks:
         folder = self._companion_folder(source, "encoder")
         if folder is None:
             return None
-        from editing.encoder import load_encoder
+        from companions.encoder import load_encoder
         return self.companion("encoder", folder, lambda f: load_encoder(f).to(self.device))

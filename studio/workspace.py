@@ -38,10 +38,10 @@ from editing.latents import PRESETS, mixing_preset, mixing_ws, preset_label, ren
 from editing.stylespace import edit_styles, style_layers, style_statistics
 from editing.video import Mp4Writer, num_frames, walk_frames
 from ops.images import image_grid, to_pil
+from ops.memo import Memo
 
 from . import inputs
 from .errors import StudioError
-from .memo import Memo
 from .uploads import read_image
 
 NOISE_MODES = ("const", "random", "none")
@@ -246,7 +246,7 @@ class Workspace:
                 name = recipe if recipe in proj.RECIPES else self.default_recipe()
                 r = proj.RECIPES[name]
                 if r.steps:
-                    from editing.perceptual import perceptual
+                    from companions.perceptual import perceptual
                     perceptual(r.distance, self.G.img_resolution, self.classifier, device=self.device)
             elif task == "text_edit" and self.clip_loader is not None:
                 self.clip()
@@ -426,7 +426,7 @@ class Workspace:
         align = self.faces if align is None else inputs.flag(align, "align faces")
         note = ""
         if align:
-            from editing.align import NoFaceError, align_face
+            from companions.align import NoFaceError, align_face
             try:
                 image = align_face(image, size=max(self.G.img_resolution, 256))
             except NoFaceError as e:

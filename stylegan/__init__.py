@@ -9,11 +9,11 @@ to load them: `stylegan.load(source)`.
     img = G(z, c, truncation_psi=0.7, noise_mode="const")
 """
 import os
-import threading
-from collections import OrderedDict
 from typing import Optional, Union
 
 import torch
+
+from ops.memo import Memo
 
 from .errors import CheckpointError, UnsafePickleError
 from .hub import CONFIG_NAME, WEIGHTS_NAME, HubError, download, parse_hub_id
@@ -30,8 +30,7 @@ __all__ = [
 # Generators loaded in this process, most recently used last. Bounded, so a public Space that
 # loads one uploaded checkpoint after another keeps at most CACHE_SIZE of them in memory.
 CACHE_SIZE = int(os.environ.get("STYLEGAN_CACHE_SIZE", "4"))
-_cache = OrderedDict()
-_cache_lock = threading.Lock()
+_cache = Memo(limit=max(1, CACHE_SIZE))
 
 
 def _resolve_device(device):
@@ -108,19 +107,8 @@ def load(source: Optional[Union[str, os.PathLike]] = None, device=None):
     """
     device = _resolve_device(device)
     key = (None if source is None else os.fspath(source), str(device))
-    with _cache_lock:
-        if key in _cache:
-            _cache.move_to_end(key)
-            return _cache[key]
-    G = _load_uncached(source).to(device).eval().requires_grad_(False)
-    with _cache_lock:
-        G = _cache.setdefault(key, G)
-        _cache.move_to_end(key)
-        while len(_cache) > max(1, CACHE_SIZE):
-            _cache.popitem(last=False)
-        return G
+    return _cache.get(key, lambda: _load_uncached(source).to(device).eval().requires_grad_(False))
 
 
 def clear_cache():
-    with _cache_lock:
-        _cache.clear()
+    _cache.clear()

@@ -83,7 +83,7 @@ def stall_seconds() -> float:
         return 15.0
 
 
-def _with_stall_watchdog(fn, repo, what):
+def _with_stall_watchdog(fn, repo, what, repo_type="model"):
     """Run fn (an hf_hub_download) in a worker thread and give up once nothing has arrived for
     stall_seconds(): huggingface_hub retries a silent server five times with long timeouts
     (minutes in all), which would hold a request of ours that long. Progress is the growth of
@@ -97,7 +97,7 @@ def _with_stall_watchdog(fn, repo, what):
             box["error"] = e
     worker = threading.Thread(target=target, name=f"hub-download {repo}", daemon=True)
     worker.start()
-    blobs = os.path.join(huggingface_hub.constants.HF_HUB_CACHE, f"models--{repo.replace('/', '--')}", "blobs")
+    blobs = os.path.join(huggingface_hub.constants.HF_HUB_CACHE, f"{repo_type}s--{repo.replace('/', '--')}", "blobs")
     limit, seen, changed = stall_seconds(), -1, time.monotonic()
     while worker.is_alive():
         worker.join(0.05)
@@ -115,8 +115,11 @@ def _with_stall_watchdog(fn, repo, what):
     return box["value"]
 
 
-def download(repo: str, filename: str, revision: Optional[str] = None, subfolder: Optional[str] = None) -> str:
+def download(repo: str, filename: str, revision: Optional[str] = None, subfolder: Optional[str] = None,
+             repo_type: str = "model") -> str:
     """hf_hub_download with errors that name what was wanted and say what went wrong."""
+    if repo_type not in ("model", "space", "dataset"):
+        raise HubError(f"no Hub repo type {str(repo_type)[:20]!r}")
     path = f"{subfolder}/{filename}" if subfolder else filename
     what = f"{path!r} from Hub repo {repo!r}" + (f" (revision {revision!r})" if revision else "")
     offline = huggingface_hub.constants.is_offline_mode() if hasattr(huggingface_hub.constants, "is_offline_mode") \
@@ -125,9 +128,9 @@ def download(repo: str, filename: str, revision: Optional[str] = None, subfolder
     try:
         return _with_stall_watchdog(
             lambda: huggingface_hub.hf_hub_download(repo_id=repo, filename=filename, subfolder=subfolder, revision=revision,
-                                                    library_name="stylegan-studio", local_files_only=local_only,
-                                                    etag_timeout=min(10.0, stall_seconds())),
-            repo, what)
+                                                    repo_type=repo_type, library_name="stylegan-studio",
+                                                    local_files_only=local_only, etag_timeout=min(10.0, stall_seconds())),
+            repo, what, repo_type)
     except HubError:
         raise
     except (hf_errors.LocalEntryNotFoundError, hf_errors.OfflineModeIsEnabled) as e:
@@ -145,3 +148,50 @@ def download(repo: str, filename: str, revision: Optional[str] = None, subfolder
         raise HubError(f"Could not download {what}: the Hub answered with an error: {e}") from e
     except (OSError, ValueError) as e:
         raise HubError(f"Could not download {what}: {type(e).__name__}: {e}") from e
+
+
+MAX_URL_BYTES = 2 << 30
+
+
+def url_cache_dir() -> str:
+    return os.path.join(huggingface_hub.constants.HF_HOME, "stylegan-studio", "urls")
+
+
+def download_url(url: str, max_bytes: int = MAX_URL_BYTES) -> str:
+    """A file at an https URL (release files that live on GitHub only), kept in our cache under a
+    name made from the URL: downloaded once, given up after stall_seconds() of silence, refused
+    past max_bytes; offline (HF_HUB_OFFLINE=1), only what is cached already."""
+    import hashlib
+    import urllib.parse
+    import urllib.request
+    name = os.path.basename(urllib.parse.urlparse(url).path) or "file"
+    folder = os.path.join(url_cache_dir(), hashlib.sha256(url.encode()).hexdigest()[:24])
+    path = os.path.join(folder, name)
+    if os.path.isfile(path):
+        return path
+    what = f"{name!r} from {urllib.parse.urlparse(url).netloc}"
+    if bool(huggingface_hub.constants.HF_HUB_OFFLINE):
+        raise HubError(f"Could not download {what}: offline mode is on (HF_HUB_OFFLINE=1), and it is not in the cache.")
+    os.makedirs(folder, exist_ok=True)
+    tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.part"
+    try:
+        with urllib.request.urlopen(url, timeout=stall_seconds()) as r, open(tmp, "wb") as f:
+            declared = int(r.headers.get("Content-Length") or 0)
+            if declared > max_bytes:
+                raise HubError(f"Could not download {what}: it is {declared:,} bytes, more than this server takes.")
+            total = 0
+            while chunk := r.read(1 << 20):  # each read waits at most stall_seconds()
+                total += len(chunk)
+                if total > max_bytes:
+                    raise HubError(f"Could not download {what}: it is larger than this server takes.")
+                f.write(chunk)
+        os.replace(tmp, path)
+        return path
+    except HubError:
+        raise
+    except (OSError, ValueError) as e:  # no internet, a 404, a stall (socket timeout)
+        reason = getattr(e, "reason", None) or getattr(e, "code", None) or type(e).__name__
+        raise HubError(f"Could not download {what}: {reason}.") from None
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)

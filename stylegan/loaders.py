@@ -180,6 +180,52 @@ class RestrictedUnpickler(pickle.Unpickler):
         raise UnsafePickleError("Refused to load this pickle: it uses persistent ids (it is not an official network pickle)")
 
 
+_NUMPY_GLOBALS = {
+    ("numpy", "dtype"): np.dtype,
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy.core.multiarray", "_reconstruct"): _numpy_reconstruct,
+    ("numpy._core.multiarray", "_reconstruct"): _numpy_reconstruct,
+}
+
+
+class NumpyUnpickler(pickle.Unpickler):
+    """For pickles of plain numpy arrays in lists, tuples and dicts (StyleCLIP's S_mean_std):
+    numpy's array rebuild functions only, everything else refused."""
+
+    def find_class(self, module, name):
+        target = _NUMPY_GLOBALS.get((module, name))
+        if target is None:
+            raise UnsafePickleError(f"Refused to load this pickle: it asks for `{module}.{name}`, which a file of "
+                                    "numpy arrays never needs. Nothing from it was executed.")
+        return target
+
+    def persistent_load(self, pid):
+        raise UnsafePickleError("Refused to load this pickle: it uses persistent ids")
+
+
+def read_numpy_pickle(path):
+    """A pickle of numpy arrays (in lists, tuples, dicts), its bounds checked first; object arrays refused."""
+    with open(path, "rb") as f:
+        scan_pickle(f)
+        f.seek(0)
+        try:
+            value = NumpyUnpickler(f).load()
+        except UnsafePickleError:
+            raise
+        except Exception as e:
+            raise CheckpointError(f"not a readable pickle of arrays: {type(e).__name__}") from None
+
+    def check(v, depth=0):
+        if depth > 8:
+            raise UnsafePickleError("refused a pickle nested deeper than a file of arrays is")
+        if isinstance(v, np.ndarray) and v.dtype.hasobject:
+            raise UnsafePickleError("refused a numpy object array")
+        for item in (v.values() if isinstance(v, dict) else v if isinstance(v, (list, tuple)) else ()):
+            check(item, depth + 1)
+    check(value)
+    return value
+
+
 def _state_dict(obj: PersistentObject, prefix="", seen=None):
     """The module's state dict under the official names, from the recorded __dict__. A module
     tree deeper than any network, or one module recorded twice, is refused."""
@@ -300,7 +346,10 @@ def _check_torch_zip(path):
         scan_pickle(io.BytesIO(z.read(pkl[0])))
 
 
-def read_rosinality(path):
+def read_torch_checkpoint(path, safe_globals=(argparse.Namespace,)):
+    """A torch.save file (zip or legacy), read without running anything in it: the archive's
+    declared sizes and its pickle's bounds are checked first, then torch.load(weights_only=True)
+    with the CPU as the map location (release files are often tagged cuda:0)."""
     with open(path, "rb") as f:
         is_zip = f.read(2) == b"PK"
     if is_zip:
@@ -308,12 +357,17 @@ def read_rosinality(path):
     else:
         check_torch_legacy(path)
     try:
-        with torch.serialization.safe_globals([argparse.Namespace]):
+        with torch.serialization.safe_globals(list(safe_globals)):
             ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         raise UnsafePickleError(f"Refused to load {os.path.basename(path)}: {str(e).splitlines()[0]}") from e
     except Exception as e:
         raise CheckpointError(f"not a readable PyTorch checkpoint: {type(e).__name__}: {str(e)[:300]}") from e
+    return ckpt
+
+
+def read_rosinality(path):
+    ckpt = read_torch_checkpoint(path)
     if not isinstance(ckpt, dict) or "g_ema" not in ckpt:
         keys = ", ".join(map(str, ckpt)) if isinstance(ckpt, dict) else type(ckpt).__name__
         raise CheckpointError(f"not a rosinality StyleGAN2 checkpoint: expected a 'g_ema' entry (found: {keys})")
@@ -380,13 +434,18 @@ def convert_rosinality_state(g):
 
 def load_rosinality(path, w_avg_samples=10_000):
     ckpt = read_rosinality(path)
+    return generator_from_rosinality(ckpt["g_ema"], ckpt.get("latent_avg"), w_avg_samples)
+
+
+def generator_from_rosinality(g_ema: dict, latent_avg=None, w_avg_samples=10_000):
+    """Our generator from a rosinality g_ema state dict (and its latent_avg, where known): the
+    rosinality files, and the decoders inside pSp / e4e / ReStyle files."""
     try:
-        init_kwargs, sd = convert_rosinality_state(ckpt["g_ema"])
+        init_kwargs, sd = convert_rosinality_state(g_ema)
     except (KeyError, IndexError, AttributeError, TypeError) as e:
         raise CheckpointError(f"the 'g_ema' entry is not a complete rosinality StyleGAN2 generator (missing or odd {e})") from e
     check_architecture(StyleGAN2Generator, init_kwargs)
     G = StyleGAN2Generator(**init_kwargs)
-    latent_avg = ckpt.get("latent_avg")
     if latent_avg is not None:
         sd["mapping.w_avg"] = latent_avg.reshape(-1).float()
     else:

@@ -18,7 +18,9 @@ os.environ.setdefault("STUDIO_RELEVANCE_CACHE", __import__("tempfile").mkdtemp(p
 
 
 def fixture_names():
-    return sorted(d for d in os.listdir(FIXTURES) if os.path.isfile(os.path.join(FIXTURES, d, "cases.json")))
+    """The generator fixtures (the enc-* and dir-* folders hold encoders and direction files)."""
+    return sorted(d for d in os.listdir(FIXTURES) if os.path.isfile(os.path.join(FIXTURES, d, "cases.json"))
+                  and not d.startswith(("enc-", "dir-")))
 
 
 def fixture_config(name):

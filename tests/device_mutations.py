@@ -14,10 +14,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 MUTATIONS = {  # name: (file, the fixed text, the bug, the tests to run), or a list of them put back together
     "LPIPS built on the CPU and never moved": (
-        "editing/perceptual.py", 'model = _network("lpips", state, _device_of(device), build)',
+        "companions/perceptual.py", 'model = _network("lpips", state, _device_of(device), build)',
         'model = _network("lpips", state, _device_of(None), build)', "projection and imagenet and nvidia"),
     "Image2StyleGAN's VGG16 layers on the CPU": (
-        "editing/perceptual.py", 'net = _network("vgg16", state, _device_of(device)',
+        "companions/perceptual.py", 'net = _network("vgg16", state, _device_of(device)',
         'net = _network("vgg16", state, _device_of(None)', "projection and imagenet and image2stylegan"),
     "the attribute classifier kept on the CPU": (
         "studio/networks.py", "load(f).to(self.device).eval()", "load(f).eval()", "offline and nvidia or Attribute"),
@@ -28,7 +28,7 @@ MUTATIONS = {  # name: (file, the fixed text, the bug, the tests to run), or a l
         "editing/text_edit.py", "return relevance.split(ds * relevance.std.float().cpu()), int(keep.sum())",
         "return relevance.split(ds * relevance.std.float().to(\"meta\")), int(keep.sum())", "computed"),
     "the Python API's CLIP left on the CPU": [
-        ("editing/companions.py", "return load_clip(folder, device=device)", "return load_clip(folder)", "python_api"),
+        ("companions/__init__.py", "return load_clip(path, device=device)", "return load_clip(path)", "python_api"),
         ("editing/text_edit.py", "    if clip.device != device_of(G):\n        clip.to(device_of(G))\n", "", "python_api")],
 }
 

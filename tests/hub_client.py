@@ -28,7 +28,7 @@ def main():
         t0, started = time.monotonic(), time.time()
         try:
             if source.startswith("clip:"):  # a CLIP through open_clip's own Hub path ("clip:hf-hub:org/repo")
-                from editing.clip import load_clip
+                from companions.clip import load_clip
                 try:
                     clip = load_clip(source[len("clip:"):])
                     e = clip.encode_texts(["a cartoon face with sunglasses"])

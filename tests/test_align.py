@@ -4,7 +4,7 @@ import numpy as np
 import PIL.Image
 import pytest
 
-from editing.align import Landmarks, NoFaceError, align_face, detect_landmarks, ffhq_quad, quad_to_output
+from companions.align import Landmarks, NoFaceError, align_face, detect_landmarks, ffhq_quad, quad_to_output
 
 skimage_data = pytest.importorskip("skimage.data")
 pytest.importorskip("facenet_pytorch")

@@ -21,7 +21,7 @@ def G():
 
 @pytest.fixture(scope="module")
 def classifier():
-    from metrics.classifier import load
+    from companions.classifier import load
     return load(os.path.join(MODEL, "classifier"))
 
 
@@ -64,7 +64,7 @@ def test_attribute_frequencies_of_samples_follow_the_data(G, classifier):
 
 def test_shipped_classifier_reads_fresh_faces(classifier):
     pytest.importorskip("cairosvg")
-    from metrics.classifier import with_none
+    from companions.classifier import with_none
     from training.avatars import make_face
     faces = [make_face(12345, i) for i in range(60)]  # a seed the dataset never used
     images = np.stack([f[0] for f in faces])
@@ -112,7 +112,7 @@ def test_the_shipped_clip_reads_fresh_faces_zero_shot():
     2,000 held-out faces in its card: skin 0.998, hair colour 0.95, top 0.82, mouth 0.82, eyes 0.61
     where always answering the commonest class scores 0.42)."""
     pytest.importorskip("cairosvg")
-    from editing.clip import load_clip
+    from companions.clip import load_clip
     from training.avatars import ATTRIBUTES, make_face
     from training.train_clip import zero_shot
     clip = load_clip(os.path.join(MODEL, "clip"))

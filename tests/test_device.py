@@ -75,9 +75,9 @@ def test_every_network_of_a_workspace_is_on_its_device(embedded):
 
 
 def test_a_workspace_moves_all_its_networks_together():
-    from editing.clip import load_clip
-    from editing.encoder import load_encoder
-    from metrics.classifier import load
+    from companions.classifier import load
+    from companions.clip import load_clip
+    from companions.encoder import load_encoder
     folder = os.path.join(os.path.dirname(FIXTURES), "..", "checkpoints", "avataaars64")
     clip = load_clip(os.path.join(folder, "clip"))
     w = Workspace(stylegan.load("avataaars-64", device="cpu"), "x", classifier=load(os.path.join(folder, "classifier")),

@@ -46,7 +46,7 @@ def hub(tmp_path_factory):
         hub.add_file("nvidia-mirror/stylegan2", "models/ada-skip-64.pkl", f.read(), revision="v2")
     with open(os.path.join(FIXTURES, "tf-sg2-skip-32", "network.pkl"), "rb") as f:
         hub.add_file("nvidia-mirror/stylegan2", "models/tf-sg2-skip-32.pkl", f.read())  # a TensorFlow-era pickle
-    from editing.clip import build_embedded, save_embedded
+    from companions.clip import build_embedded, save_embedded
     clip_dir = tmp_path_factory.mktemp("clip")
     save_embedded(build_embedded(seed=3), str(clip_dir))
     for name in os.listdir(clip_dir):
@@ -162,7 +162,7 @@ def test_a_clip_in_open_clips_hub_layout_downloads_and_loads(hub, tmp_path):
     """The embedded CLIP's layout (open_clip_config.json + open_clip_model.safetensors) through
     open_clip's own "hf-hub:" path, against the local stand-in for the Hub."""
     fake, endpoint = hub
-    from editing.clip import load_clip
+    from companions.clip import load_clip
     src = "clip:hf-hub:studio/avataaars-clip"
     r = run_client([src, "clip:hf-hub:nobody/no-clip"], endpoint, tmp_path)
     local = load_clip(fake.clip_dir).encode_texts(["a cartoon face with sunglasses"])

@@ -3,8 +3,9 @@ large for noise; total-variation distance; the attribute classifier learns label
 import numpy as np
 import pytest
 
-from metrics.classifier import AttributeClassifier, accuracy, train_classifier, with_none
+from companions.classifier import AttributeClassifier, with_none
 from metrics.frechet import compare, feature_distance, frechet_distance, gaussian, tv_distance
+from training.train_classifier import accuracy, train_classifier
 
 
 def test_frechet_distance_matches_the_closed_form_for_diagonal_gaussians():
@@ -62,7 +63,7 @@ def test_classifier_learns_visible_attributes_and_the_none_class(toy_classifier)
 
 
 def test_classifier_round_trips_through_save_pretrained(toy_classifier, tmp_path):
-    from metrics.classifier import load
+    from companions.classifier import load
     toy_classifier.save_pretrained(tmp_path)
     again = load(tmp_path)
     images, _ = squares(20, 2)

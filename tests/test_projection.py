@@ -11,8 +11,8 @@ import torch
 from conftest import ROOT
 
 import stylegan
+from companions.encoder import Encoder, load_encoder
 from editing import perceptual
-from editing.encoder import Encoder, load_encoder
 from editing.generate import synthesize
 from editing.latents import seeds_to_ws
 from editing.projection import (
@@ -39,7 +39,7 @@ def G():
 
 @pytest.fixture(scope="module")
 def classifier():
-    from metrics.classifier import load
+    from companions.classifier import load
     return load(os.path.join(ROOT, "checkpoints", "avataaars64", "classifier"))
 
 
@@ -218,7 +218,7 @@ def test_offline_the_fallback_is_used_and_said_once(monkeypatch, tmp_path, caplo
     monkeypatch.setattr(perceptual, "_weights", {})
     monkeypatch.setattr(perceptual, "_warned", [False])
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    with caplog.at_level(logging.WARNING, logger="editing.perceptual"):
+    with caplog.at_level(logging.WARNING, logger="companions.perceptual"):
         d1 = perceptual.perceptual("lpips", 64)
         d2 = perceptual.perceptual("vgg-layers", 64)
     assert not d1.pretrained and not d2.pretrained and d1.name.startswith("pixel MSE")
@@ -348,7 +348,7 @@ def test_nvidia_projection_saves_its_noise(G, tmp_path):
 def test_lpips_with_the_target_kept_equals_lpips_itself():
     """The LPIPS distance keeps the target's VGG features between steps; it must give lpips'
     own value, and notice a new target or one changed in place."""
-    from editing.perceptual import lpips_distance, vgg_layers_distance
+    from companions.perceptual import lpips_distance, vgg_layers_distance
     torch.manual_seed(0)
     d = lpips_distance(None)
     a, b, c = (torch.rand(2, 3, 64, 64) * 2 - 1 for _ in range(3))

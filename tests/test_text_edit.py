@@ -10,7 +10,7 @@ import torch
 from conftest import ROOT
 
 import stylegan
-from editing.clip import build_embedded, load_clip, save_embedded
+from companions.clip import build_embedded, load_clip, save_embedded
 from editing.generate import synthesize
 from editing.latents import seeds_to_ws
 from editing.text_edit import (
@@ -100,7 +100,7 @@ def test_optimization_previews_and_stopping_stops(G, clip, ws):
 
 
 def test_the_identity_term_keeps_what_the_prompt_does_not_name(G, ws):
-    from metrics.classifier import load
+    from companions.classifier import load
     classifier = load(os.path.join(ROOT, "checkpoints", "avataaars64", "classifier"))
     images = synthesize(G, ws)
     keep = attribute_keeper(classifier, images, ["skin_color", "top_type"])

@@ -220,21 +220,19 @@ COLOUR_THINGS = {"hair_color": {"hair", "blonde", "ginger", "auburn", "platinum"
                  "facial_hair_color": {"beard", "moustache", "mustache", "stubble"}}
 
 
+def vocabulary() -> dict:
+    """The words the captions use for each attribute, the words that name none, and the things
+    each colour attribute colours: written beside the classifier (words.json) so the app can tell
+    which attributes a prompt names without this module."""
+    return {"words": {a: sorted(words_of(a)) for a in ATTRIBUTES if a != "clothe_graphic_type"},
+            "stop_words": sorted(STOP_WORDS), "colour_things": {a: sorted(v) for a, v in COLOUR_THINGS.items()}}
+
+
 def named_attributes(prompt: str, attributes=ATTRIBUTES) -> set[str]:
-    """The attributes a prompt speaks of: those whose caption words it uses (a colour attribute
-    only when the prompt also names its thing: "pink hair" names the hair colour, not the hat's)."""
-    words = set(re.findall(r"[a-z][a-z\-]*", str(prompt).lower())) - STOP_WORDS
-    named = set()
-    for a in attributes:
-        if a not in ATTRIBUTES or a == "clothe_graphic_type":
-            continue
-        vocab = words_of(a) - STOP_WORDS
-        if a in COLOUR_THINGS:
-            if words & COLOUR_THINGS[a] and (words & vocab or a == "hair_color" and words & COLOUR_THINGS[a] - {"hair"}):
-                named.add(a)
-        elif words & vocab:
-            named.add(a)
-    return named
+    """The attributes among `attributes` that a prompt speaks of (companions.classifier.named_attributes
+    with the captions' vocabulary)."""
+    from companions.classifier import named_attributes as named
+    return named(prompt, vocabulary()) & set(attributes)
 
 
-__all__ = ["ATTRIBUTES", "caption", "phrases", "top_phrases", "class_prompts", "words_of", "named_attributes", "SUBJECTS"]
+__all__ = ["ATTRIBUTES", "caption", "phrases", "top_phrases", "class_prompts", "words_of", "named_attributes", "vocabulary", "SUBJECTS"]

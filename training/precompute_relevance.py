@@ -49,8 +49,8 @@ def main(argv=None):
         p.error("--out is required with --method exact")
 
     import stylegan
+    from companions.clip import load_clip
     from editing import text_edit as te
-    from editing.clip import load_clip
     from editing.text_edit import model_clip, relevance_exact, relevance_fast
     G = stylegan.load(a.model, device=a.device)
     device = next(G.parameters()).device

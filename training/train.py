@@ -55,6 +55,8 @@ class TrainConfig:
     ema_kimg: float = 10.0              # Half-life of the generator EMA, in thousand images.
     ema_rampup: float = 0.05            # EMA half-life at most this fraction of the images shown so far.
     style_mixing_prob: float = 0.9
+    balance: float = 0.0                # Oversample rare attribute classes: 0 = the data as drawn, 1 = every
+                                        # class of the rarest-served attribute equally often (see class_weights).
     augment: str = ""                   # DiffAugment policy ("color,translation,cutout"); "" = none.
     bf16: bool = False                  # Convolutions in bfloat16 (torch.autocast), weights and optimiser in float32.
     # Bookkeeping.
@@ -69,21 +71,49 @@ class TrainConfig:
                                           num_fp16_res=0, conv_clamp=256, architecture="skip"))
 
 
-def load_images(path: str) -> np.ndarray:
-    """Training images as (N, H, W, 3) uint8."""
+def load_images(path: str) -> tuple[np.ndarray, dict]:
+    """Training images as (N, H, W, 3) uint8, and their attribute labels ({} for a .npy)."""
     p = Path(path)
     if p.suffix == ".npy":
-        return np.load(p, mmap_mode="r")
-    from .avatars import load_split
-    return load_split(p, "train")[0]
+        return np.load(p, mmap_mode="r"), {}
+    from .avatars import ATTRIBUTES, load_split
+    images, labels = load_split(p, "train")
+    return images, {a: labels[a] for a in ATTRIBUTES if a in labels}
+
+
+def class_weights(labels: dict, balance: float) -> np.ndarray:
+    """Sampling probabilities of the training images that oversample rare attribute classes.
+
+    For each attribute a with class shares f_a(c) (images where it is not visible, label -1, are
+    left out), the tempered shares t_a(c) = f_a(c)^(1 - balance) / sum_c' f_a(c')^(1 - balance)
+    say how often class c should be seen; an image's weight is the largest t_a(c) / f_a(c) over its
+    attributes, so a face with sunglasses (9% of the data) is drawn as often as its rarest class
+    asks, whatever its other attributes. balance 0 gives uniform sampling."""
+    n = len(next(iter(labels.values())))
+    weight = np.ones(n)
+    if balance <= 0:
+        return weight / n
+    for values in labels.values():
+        visible = values >= 0
+        classes, counts = np.unique(values[visible], return_counts=True)
+        f = counts / counts.sum()
+        t = f ** (1 - balance)
+        t /= t.sum()
+        ratio = np.ones(n)
+        ratio[visible] = (t / f)[np.searchsorted(classes, values[visible])]
+        weight = np.maximum(weight, ratio)
+    return weight / weight.sum()
 
 
 def _step_generator(seed: int, step: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(np.random.SeedSequence([seed, step]).generate_state(1)[0]))
 
 
-def batch_indices(n: int, batch: int, seed: int, step: int) -> np.ndarray:
-    """Indices of step `step`'s reals: consecutive slices of one shuffled order per epoch."""
+def batch_indices(n: int, batch: int, seed: int, step: int, p: np.ndarray | None = None) -> np.ndarray:
+    """Indices of step `step`'s reals: consecutive slices of one shuffled order per epoch, or with
+    sampling probabilities p (class_weights) a draw with replacement seeded by (seed, step)."""
+    if p is not None:
+        return np.random.default_rng([seed, 1_000_003, step, 7]).choice(n, size=batch, p=p)
     start = step * batch
     out = []
     while len(out) < batch:
@@ -104,7 +134,10 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, images: np.ndarray | None = None):
         self.cfg = cfg
         self.run = Path(cfg.run)
-        self.images = load_images(cfg.data) if images is None else images
+        self.images, labels = load_images(cfg.data) if images is None else (images, {})
+        if cfg.balance > 0 and not labels:
+            raise SystemExit("--balance needs attribute labels (a folder of shards from training.avatars)")
+        self.p = class_weights(labels, cfg.balance) if cfg.balance > 0 else None
         resolution = self.images.shape[1]
         torch.manual_seed(cfg.seed)  # initial weights
         self.G = StyleGAN2Generator(**cfg.generator_kwargs(resolution)).train().requires_grad_(True)
@@ -154,7 +187,8 @@ class Trainer:
         state = torch.load(path, map_location="cpu", weights_only=True)
         saved = {k: tuple(v) if isinstance(v, list) else v for k, v in state["config"].items()}
         mine = dataclasses.asdict(self.cfg)
-        differs = [k for k in ("batch", "seed", "z_dim", "w_dim", "mapping_layers", "channel_base", "channel_max")
+        differs = [k for k in ("batch", "seed", "z_dim", "w_dim", "mapping_layers", "channel_base", "channel_max",
+                                "balance")
                    if saved.get(k) != mine.get(k)]
         if differs:
             raise SystemExit(f"{path} was trained with other settings ({', '.join(differs)}); use another --run")
@@ -169,7 +203,7 @@ class Trainer:
         cfg, step = self.cfg, self.step
         gen = _step_generator(cfg.seed, step)
         torch.manual_seed(int(torch.randint(2**62, (), generator=gen)))  # draws we do not make ourselves (G's noise)
-        real = from_uint8(self.images[np.sort(batch_indices(len(self.images), cfg.batch, cfg.seed, step))])
+        real = from_uint8(self.images[np.sort(batch_indices(len(self.images), cfg.batch, cfg.seed, step, self.p))])
         stats = {}
 
         # G: non-saturating loss through D (D's weights get no update here).

@@ -30,7 +30,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from editing.clip import ClipModel, build_embedded, load_clip, random_crops, save_embedded  # noqa: E402
+from companions.clip import ClipModel, build_embedded, load_clip, random_crops, save_embedded  # noqa: E402
 from training.avatars import ATTRIBUTES, attribute_classes, load_split  # noqa: E402
 from training.captions import caption, class_prompts  # noqa: E402
 

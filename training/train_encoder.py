@@ -32,8 +32,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from editing.encoder import Encoder
-from editing.perceptual import classifier_feature_distance
+from companions.encoder import Encoder
+from companions.perceptual import classifier_feature_distance
 from editing.projection import psnr, w_statistics
 from ops.images import from_uint8
 
@@ -158,7 +158,7 @@ def main(argv=None):
     G = stylegan.load(a.model)
     classifier = None
     if a.classifier:
-        from metrics.classifier import load
+        from companions.classifier import load
         classifier = load(a.classifier)
     t = time.time()
     E, step = train(G, a.run, a.steps, a.batch, a.lr, data=a.data, classifier=classifier, minutes=a.minutes,

@@ -1,5 +1,6 @@
-"""Compute once per key, for requests that run at once: the one mechanism behind the network
-cache (studio.networks) and each model's cached analyses (studio.workspace)."""
+"""Compute once per key, for requests that run at once: the one cache mechanism of the project,
+behind the generator cache (stylegan.load), the companion networks' cache (companions) and each
+model's cached analyses (studio)."""
 import threading
 from collections import OrderedDict
 from typing import Callable, Hashable, Optional

@@ -1,0 +1,86 @@
+"""Train the attribute classifier of the cartoon faces (companions/classifier.py) and write it,
+with its vocabulary (words.json, from training/captions.py), where the app finds it.
+
+    python -m training.train_classifier --data data/avataaars --out checkpoints/avataaars64/classifier
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from companions.classifier import WORDS_NAME, AttributeClassifier, _as_input, with_none
+
+
+def train_classifier(images, labels, attributes, epochs=3, batch_size=128, lr=2e-3, seed=0, progress=True):
+    """Fit an AttributeClassifier on uint8 images and {attribute: labels (-1 = none)}."""
+    from tqdm import tqdm
+    torch.manual_seed(seed)
+    model = AttributeClassifier(attributes).train().to(memory_format=torch.channels_last)
+    targets = {a: torch.from_numpy(v) for a, v in with_none(labels, attributes).items()}
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    steps = epochs * (len(images) // batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
+    rng = np.random.default_rng(seed)
+    bar = tqdm(total=steps, disable=not progress, unit="step")
+    for _ in range(epochs):
+        order = rng.permutation(len(images))
+        for i in range(len(images) // batch_size):
+            idx = np.sort(order[i * batch_size:(i + 1) * batch_size])
+            x = _as_input(images[idx]).contiguous(memory_format=torch.channels_last)  # faster convolutions on the CPU
+            out = model(x)
+            loss = sum(F.cross_entropy(out[a], targets[a][idx]) for a in attributes)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            bar.update()
+            bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
+    bar.close()
+    return model.eval()
+
+
+def accuracy(model, images, labels) -> dict[str, float]:
+    """Held-out accuracy per attribute (the "none" class counts as a class)."""
+    _, preds = model.predict(images)
+    truth = with_none(labels, model.attributes)
+    return {a: float((preds[a] == truth[a]).mean()) for a in model.attributes}
+
+
+def write_vocabulary(folder) -> None:
+    """words.json beside a classifier: the captions' words for each attribute."""
+    from .captions import vocabulary
+    Path(folder, WORDS_NAME).write_text(json.dumps(vocabulary(), indent=1, sort_keys=True))
+
+
+def main(argv=None):
+    from training.avatars import ATTRIBUTES, attribute_classes, load_split
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", default="data/avataaars")
+    p.add_argument("--out", required=True)
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--images", type=int, default=20_000, help="train on the first this many training images")
+    a = p.parse_args(argv)
+    attributes = {k: attribute_classes(k) for k in ATTRIBUTES if k != "clothe_graphic_type"}
+    images, labels = load_split(a.data, "train")
+    images, labels = images[:a.images], {k: v[:a.images] for k, v in labels.items()}
+    t0 = time.time()
+    model = train_classifier(images, labels, attributes, epochs=a.epochs)
+    seconds = time.time() - t0
+    held_images, held_labels = load_split(a.data, "heldout")
+    acc = accuracy(model, held_images, held_labels)
+    model.save_pretrained(a.out)
+    write_vocabulary(a.out)
+    report = {"heldout_accuracy": acc, "train_images": len(images), "heldout_images": len(held_images),
+              "epochs": a.epochs, "train_seconds": round(seconds, 1)}
+    Path(a.out, "accuracy.json").write_text(json.dumps(report, indent=1))
+    print(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
