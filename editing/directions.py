@@ -175,16 +175,22 @@ class PCA:
 
 def _npy_array(f, name: str, size: int) -> np.ndarray:
     """One .npy array from an open file, its declared size checked against what the file holds."""
-    version = np.lib.format.read_magic(f)
-    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-    shape, fortran, dtype = read(f)
+    try:
+        version = np.lib.format.read_magic(f)
+        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read(f)
+    except (ValueError, EOFError, SyntaxError, TypeError) as e:
+        raise DirectionFileError(f"{name} is not a readable .npy array ({type(e).__name__})") from None
     if dtype.hasobject:
         raise DirectionFileError(f"{name} holds Python objects, which are never unpickled here")
     declared = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     if declared > min(size, MAX_DIRECTION_BYTES):
         raise DirectionFileError(f"{name} declares {declared:,} bytes of data but holds {size:,}")
     f.seek(0)
-    return np.load(f, allow_pickle=False)
+    try:
+        return np.load(f, allow_pickle=False)
+    except (ValueError, EOFError, OSError) as e:
+        raise DirectionFileError(f"{name} is not a readable .npy array ({type(e).__name__})") from None
 
 
 def _read_npz(path: str, name: str) -> dict:
