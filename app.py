@@ -22,6 +22,7 @@ from editing.projection import RECIPES as RECIPE_STEPS  # noqa: E402
 from studio import Networks, Studio, public_message, scrub  # noqa: E402
 from studio.workspace import (  # noqa: E402
     DIRECTION_METHODS,
+    MAX_ENCODER_ITERATIONS,
     MAX_FRAMES,
     MAX_PROJECTION_STEPS,
     MAX_TEXT_STEPS,
@@ -193,16 +194,18 @@ def model_info(choice, text, upload):
     layers, last = w.style_layer_names(), w.num_ws - 1
     w_slider = dict(maximum=last, minimum=0)
     attributes = w.attribute_choices()
+    named = attributes + w.direction_choices()
+    default_named = "mouth_type=SMILE" if "mouth_type=SMILE" in attributes else (named[0] if named else None)
     return (gr.update(choices=layers, value=layers[len(layers) // 2]),
             gr.update(value=0, **w_slider), gr.update(value=last, **w_slider),
             gr.update(choices=w.preset_labels()),
             gr.update(**w_slider), gr.update(**w_slider),
             gr.update(visible=bool(w.G.c_dim), maximum=max(w.G.c_dim - 1, 0), value=w.default_class),
-            gr.update(choices=attributes, value="mouth_type=SMILE" if "mouth_type=SMILE" in attributes else None),
+            gr.update(choices=named, value=default_named),
             gr.update(choices=w.recipes(), value=w.default_recipe()), gr.update(value=w.faces),
             gr.update(maximum=w.num_ws, value=w.presets()["middle"][0] if w.presets()["middle"] else 0),
             gr.update(choices=w.text_methods()),
-            w.describe())
+            w.describe() + ("\n\n" + w.describe_companions() if w.describe_companions() else ""))
 
 
 @handler(gpu=seconds(images=1))
@@ -265,14 +268,15 @@ def stylespace(choice, text, upload, seed, layer, channel, strength, psi, class_
 
 
 @handler(gpu=project_seconds, prepare=lambda w, choice, text, upload, image, align, recipe, *_: w.prepare("project", recipe))
-def project(choice, text, upload, image, align, recipe, steps, seed, make_video, progress=gr.Progress()):
+def project(choice, text, upload, image, align, recipe, steps, seed, make_video, class_idx=None, iterations=0,
+            progress=gr.Progress()):
     w = studio.workspace(choice, text, upload)
     video_path = studio.files.path("projection.mp4") if make_video else None
     target_shown = False
-    for u in w.project(image, recipe, steps, align, seed, video_path):
+    for u in w.project(image, recipe, steps, align, seed, video_path, class_idx=class_idx, iterations=iterations):
         progress((u.step, u.steps), desc="projecting")
         if u.done:
-            npz = w.save_projection(studio.files.path("projection.npz"), u.ws, u.noise)
+            npz = w.save_latents(studio.files.path("projection.npz"), u.ws, noise=u.noise)
             yield png(u.target, "target.png"), png(u.preview, "projection.png"), u.note, npz, u.video, npz, npz, npz, npz
         elif u.preview is not None:  # at most one a second; between them the loop runs on
             last = u.history[-1] if u.history else {}
@@ -289,7 +293,7 @@ def text_edit(choice, text, upload, prompt, neutral, method, alpha, beta, steps,
     for u in w.text_edit(prompt, neutral, method, alpha, beta, steps, seed, psi, class_idx, latents):
         progress((u.step, u.steps), desc=u.note if u.image is None and u.note and not u.done else "editing")
         if u.done:
-            yield png(u.image, "text_edit.png"), u.note, w.save_text_edit(studio.files.path("text_edit.npz"), u.ws, u.styles)
+            yield png(u.image, "text_edit.png"), u.note, w.save_latents(studio.files.path("text_edit.npz"), u.ws, styles=u.styles)
         elif u.image is not None:
             yield png(u.image, "preview.png"), f"step {u.step} of {u.steps}", gr.skip()
 
@@ -406,8 +410,8 @@ with gr.Blocks(title="StyleGAN Studio", delete_cache=(600, 3600)) as demo:  # Gr
                 dir_seed = gr.Number(value=0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed")
                 dir_latents = gr.File(label="…or latents (.npz with 'w')", file_types=[".npz"], type="filepath")
                 method = gr.Radio(list(DIRECTION_METHODS), value="SeFa", label="Method")
-                index = gr.Slider(0, NUM_COMPONENTS - 1, value=0, step=1, label="Component (SeFa, GANSpace)")
-                attribute = gr.Dropdown([], label="Attribute (models with an attribute classifier)",
+                index = gr.Slider(0, NUM_COMPONENTS - 1, value=0, step=1, label="Component (SeFa, GANSpace, GANSpace files)")
+                attribute = gr.Dropdown([], label="Attribute (a classifier's) or declared direction (InterFaceGAN, GANSpace file)",
                                         allow_custom_value=True)
                 strength = gr.Slider(0, 10, value=3, step=0.5, label="Strength (standard deviations of W along the direction)")
                 with gr.Row():
@@ -441,6 +445,8 @@ with gr.Blocks(title="StyleGAN Studio", delete_cache=(600, 3600)) as demo:  # Gr
                     proj_steps = gr.Number(value=0, precision=0, minimum=0, maximum=MAX_PROJECTION_STEPS,
                                            label="Steps (0: the recipe's)")
                     proj_seed = gr.Number(value=0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed")
+                    proj_iterations = gr.Number(value=0, precision=0, minimum=0, maximum=MAX_ENCODER_ITERATIONS,
+                                                label="ReStyle iterations (0: the encoder's own)")
                 make_video = gr.Checkbox(value=False, label="Also make a video of the optimisation")
                 with gr.Row():
                     run_proj = gr.Button("Project", variant="primary")
@@ -532,7 +538,8 @@ with gr.Blocks(title="StyleGAN Studio", delete_cache=(600, 3600)) as demo:  # Gr
                                       dir_latents], [strip, dir_npz, dir_info], api_name="direction", **EDIT)
     run_style.click(stylespace, model + [dir_seed, style_layer, channel, style_strength, psi, class_idx], [style_image],
                     api_name="stylespace", **EDIT)
-    proj_event = run_proj.click(project, model + [photo, align, recipe, proj_steps, proj_seed, make_video],
+    proj_event = run_proj.click(project, model + [photo, align, recipe, proj_steps, proj_seed, make_video, class_idx,
+                                                  proj_iterations],
                                 [proj_target, proj_image, proj_info, proj_npz, proj_video, dir_latents, mix_latents,
                                  walk_latents, text_latents],
                                 api_name="project", **PROJECT)

@@ -118,7 +118,7 @@ def main():
     from bench_generate import config_f
 
     import ops
-    from editing import perceptual
+    from companions import perceptual
     ops.config.reuse_freed_memory()
     torch.set_num_threads(2)
     torch.manual_seed(0)

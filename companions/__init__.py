@@ -70,7 +70,7 @@ def load(manifest: Manifest, spec: CompanionSpec, device=None):
 def _build(manifest: Manifest, spec: CompanionSpec, device):
     if spec.format == "open_clip":
         from .clip import load_clip
-        return load_clip(str(spec.options.get("name", "ViT-B-32")), spec.options.get("pretrained"), device=device)
+        return load_clip(str(spec.options.get("model", "ViT-B-32")), spec.options.get("pretrained"), device=device)
     path = fetch(manifest, spec.files["weights"])
     if spec.kind == "encoder":
         from .encoder import load_encoder

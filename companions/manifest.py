@@ -7,7 +7,7 @@ registry model the entry's `companions` (checkpoints/registry.json). One declara
     {
       "encoder":    {"format": "e4e", "repo": "public-data/e4e", "file": "e4e_ffhq_encode.pt", "license": "..."},
       "classifier": {"format": "studio-classifier", "path": "classifier"},
-      "clip":       {"format": "open_clip", "name": "ViT-B-32", "pretrained": "openai"},
+      "clip":       {"format": "open_clip", "model": "ViT-B-32", "pretrained": "openai"},
       "relevance":  [{"name": "styleclip", "format": "styleclip", "clip": "ViT-B-32/openai",
                       "files": {"s_mean_std": {"url": "..."}, "fs3": {"url": "..."}}}],
       "directions": [{"name": "age", "format": "interfacegan", "url": ".../age.pt", "layers": [0, 8]}]

@@ -88,15 +88,20 @@ def parse_seeds(text: str, limit: int = MAX_IMAGES) -> list[int]:
     return seeds
 
 
-def save_latents(path: str, ws: torch.Tensor, z: Optional[torch.Tensor] = None, seeds: Optional[Sequence[int]] = None) -> str:
-    """W+ latents as .npz with the official key: `w` [N, num_ws, w_dim] float32, as NVIDIA's
-    projector writes projected_w.npz and gen_images.py --projected-w reads it (plus `z` and
-    `seeds` where known)."""
+def save_latents(path: str, ws: torch.Tensor, z: Optional[torch.Tensor] = None, seeds: Optional[Sequence[int]] = None,
+                 **groups) -> str:
+    """Latents as .npz with the official key: `w` [N, num_ws, w_dim] float32, as NVIDIA's
+    projector writes projected_w.npz and gen_images.py --projected-w reads it, plus `z` and
+    `seeds` where known, and each group of named tensors as `<group>.<name>` (a projection's
+    noise.<layer>, a global edit's styles.<layer>). The one writer of every .npz result."""
     arrays = {"w": ws.detach().float().cpu().numpy()}
     if z is not None:
         arrays["z"] = z.detach().float().cpu().numpy()
     if seeds is not None:
         arrays["seeds"] = np.asarray(list(seeds), dtype=np.int64)
+    for group, tensors in groups.items():
+        for name, value in (tensors or {}).items():
+            arrays[f"{group}.{name}"] = value.detach().float().cpu().numpy()
     np.savez(path, **arrays)
     return path
 

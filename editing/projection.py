@@ -125,16 +125,16 @@ def to_target(image, G) -> torch.Tensor:
 
 
 @torch.no_grad()
-def w_statistics(G, samples: int = 10_000, seed: int = 123) -> tuple[torch.Tensor, float]:
+def w_statistics(G, samples: int = 10_000, seed: int = 123, class_idx: Optional[int] = None) -> tuple[torch.Tensor, float]:
     """w_avg and one scalar w_std, as NVIDIA's projector computes them: 10,000 z from
-    RandomState(123), mapped without truncation (conditional models: the first class, unless
-    the caller's G is wrapped); w_std = sqrt(sum |w - w_avg|^2 / samples)."""
+    RandomState(123), mapped without truncation (conditional models: of class `class_idx`,
+    default the first); w_std = sqrt(sum |w - w_avg|^2 / samples)."""
     device = G.mapping.w_avg.device
     z = torch.from_numpy(np.random.RandomState(seed).randn(samples, G.z_dim)).to(device, torch.float32)
     c = None
     if G.c_dim:
         c = torch.zeros([samples, G.c_dim], device=device)
-        c[:, 0] = 1
+        c[:, int(class_idx or 0)] = 1
     w = torch.cat([G.mapping(z[i:i + 2000], None if c is None else c[i:i + 2000])[:, :1] for i in range(0, samples, 2000)])
     w = w.float()
     w_avg = w.mean(0, keepdim=True)                                          # [1, 1, w_dim]
@@ -191,7 +191,8 @@ def get_recipe(recipe: Union[str, Recipe], steps: Optional[int] = None, **overri
 
 def projection_steps(G, image, recipe: Union[str, Recipe] = "hybrid", steps: Optional[int] = None, seed: int = 0,
                      encoder=None, distance: Optional[Distance] = None, classifier=None, preview_every: int = 10,
-                     dtype: torch.dtype = torch.float32, **overrides) -> Iterator[ProjectionState]:
+                     dtype: torch.dtype = torch.float32, class_idx: Optional[int] = None, encoder_iterations=None,
+                     **overrides) -> Iterator[ProjectionState]:
     """Project `image` (see to_target: one image or a batch, each projected on its own), yielding
     a ProjectionState every `preview_every` steps and a last one with done=True. Stopping the
     iteration stops the optimisation.
@@ -199,7 +200,9 @@ def projection_steps(G, image, recipe: Union[str, Recipe] = "hybrid", steps: Opt
     encoder: needed by the "encoder" and "hybrid" recipes. distance: the image distance (default:
     the recipe's, via companions.perceptual.perceptual, with `classifier` in the offline fallback).
     encoder and classifier default to those shipped beside G (companions.companion), if any.
-    dtype: torch.bfloat16 runs synthesis and distance under CPU/GPU autocast."""
+    dtype: torch.bfloat16 runs synthesis and distance under CPU/GPU autocast. class_idx: a
+    conditional model's class (its w statistics start the optimisation). encoder_iterations:
+    ReStyle encoders' refinement steps against G (default: the file's)."""
     from companions import companion
     recipe = get_recipe(recipe, steps, **overrides)
     if encoder is None and recipe.init == "encoder":
@@ -213,14 +216,18 @@ def projection_steps(G, image, recipe: Union[str, Recipe] = "hybrid", steps: Opt
     device = target.device
     gen = torch.Generator().manual_seed(int(seed))
     G = _private(G)
-    w_avg, w_std = w_statistics(G)
+    w_avg, w_std = w_statistics(G, class_idx=class_idx)
 
     if recipe.init == "encoder":
         if encoder is None:
             raise ValueError(f"the {recipe.name} recipe needs an encoder, and none was trained for this model "
                              "(training/train_encoder.py makes one); the nvidia and image2stylegan recipes need none")
         with torch.no_grad():
-            start = encoder.to(device).encode(target).float()                  # [N, num_ws, w_dim]
+            encoder = encoder.to(device)
+            if getattr(encoder, "iterative", False):                         # ReStyle: refined against G
+                start = encoder.encode(target, G=G, iterations=encoder_iterations).float()
+            else:
+                start = encoder.encode(target).float()                        # [N, num_ws, w_dim]
         if recipe.space == "w":
             start = start.mean(dim=1, keepdim=True)
     else:

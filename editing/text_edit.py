@@ -222,10 +222,11 @@ class Relevance:
                    meta.get("clip_id", ""))
 
 
-def _style_setup(G, images: int, seed: int, psi: float = 1.0):
-    """ws of `images` random seeds, the conv layers with their channel counts, and sigma_c."""
+def _style_setup(G, images: int, seed: int, psi: float = 1.0, class_idx: Optional[int] = None):
+    """ws of `images` random seeds (a conditional model's: of class_idx), the conv layers with
+    their channel counts, and sigma_c."""
     from .latents import seeds_to_ws
-    ws = seeds_to_ws(G, list(range(seed, seed + images)), psi)
+    ws = seeds_to_ws(G, list(range(seed, seed + images)), psi, class_idx=class_idx)
     layers = conv_style_layers(G)
     stats = style_statistics(G)
     names = list(layers)
@@ -328,10 +329,11 @@ def default_relevance_batch(G) -> int:
 
 
 def relevance_fast_steps(G, clip=None, images: int = 32, seed: int = 0, batch: Optional[int] = None,
-                         probes: Optional[int] = None, probe_batch: int = 1) -> Iterator:
-    """relevance_fast with progress: yields (done, total) backward passes, then the Relevance."""
+                         probes: Optional[int] = None, probe_batch: int = 1, class_idx: Optional[int] = None) -> Iterator:
+    """relevance_fast with progress: yields (done, total) backward passes, then the Relevance
+    (a conditional model's: over faces of class class_idx)."""
     clip = model_clip(G, clip)
-    ws, layers, std = _style_setup(G, images, seed)
+    ws, layers, std = _style_setup(G, images, seed, class_idx=class_idx)
     D = clip.encode_texts([""]).shape[1]
     if probes is None or probes >= D:
         basis = torch.eye(D)
@@ -578,17 +580,18 @@ def model_fingerprint(G) -> str:
     return value
 
 
-def relevance_cache_path(G, clip, probes: Optional[int] = None, images: int = 32) -> str:
-    name = "-".join([model_fingerprint(G).split(":")[-1][:20], (clip.fingerprint or clip.name).split(":")[-1][:20],
-                     f"fast-{probes or 'all'}-{images}"])
+def relevance_cache_path(G, clip, probes: Optional[int] = None, images: int = 32, class_idx: Optional[int] = None) -> str:
+    model = model_fingerprint(G).split(":")[-1][:20] + (f"c{int(class_idx)}" if G.c_dim and class_idx is not None else "")
+    name = "-".join([model, (clip.fingerprint or clip.name).split(":")[-1][:20], f"fast-{probes or 'all'}-{images}"])
     return os.path.join(relevance_cache_dir(), "".join(c if c.isalnum() or c in "-_" else "_" for c in name) + ".safetensors")
 
 
-def disk_relevance(G, clip, probes: Optional[int] = None, images: int = 32) -> Optional[Relevance]:
+def disk_relevance(G, clip, probes: Optional[int] = None, images: int = 32,
+                   class_idx: Optional[int] = None) -> Optional[Relevance]:
     """A fast relevance computed earlier for exactly this model and CLIP (the disk cache), or None:
     the one asked for, else (probes=None) any kept for the pair, all CLIP axes first."""
     import glob
-    path = relevance_cache_path(G, clip, probes, images)
+    path = relevance_cache_path(G, clip, probes, images, class_idx)
     candidates = [path]
     if probes is None:
         prefix = path.rsplit("-fast-", 1)[0]
@@ -605,8 +608,9 @@ def disk_relevance(G, clip, probes: Optional[int] = None, images: int = 32) -> O
     return None
 
 
-def save_to_disk(G, clip, relevance: Relevance, probes: Optional[int] = None) -> Optional[str]:
-    path = relevance_cache_path(G, clip, probes, relevance.images)
+def save_to_disk(G, clip, relevance: Relevance, probes: Optional[int] = None,
+                 class_idx: Optional[int] = None) -> Optional[str]:
+    path = relevance_cache_path(G, clip, probes, relevance.images, class_idx)
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         relevance.save(path)

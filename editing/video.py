@@ -91,6 +91,7 @@ class Mp4Writer:
         self.fps, self.crf = int(fps), crf
         self.stream = None
         self.count = 0
+        self.closed = False
 
     def write(self, frame: torch.Tensor | np.ndarray) -> np.ndarray:
         """Encode one frame; returns it as (H, W, 3) uint8."""
@@ -110,12 +111,21 @@ class Mp4Writer:
         return rgb
 
     def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
         try:
             if self.stream is None:
                 raise ValueError("no frames to write")
             for packet in self.stream.encode():  # flush the encoder's delayed frames
                 self.container.mux(packet)
         finally:
+            self.container.close()
+
+    def abandon(self) -> None:
+        """Close the file without finishing it (a stopped or failed job's video is not kept)."""
+        if not self.closed:
+            self.closed = True
             self.container.close()
 
     def __enter__(self) -> "Mp4Writer":
@@ -125,7 +135,7 @@ class Mp4Writer:
         if exc_type is None:
             self.close()
         else:
-            self.container.close()
+            self.abandon()
 
 
 def write_mp4(frames: Iterable[torch.Tensor | np.ndarray], path: str, fps: int = 30, total: Optional[int] = None,

@@ -7,10 +7,11 @@
     for gallery in ws.generate("0-7"): ...             # batch by batch
     edit = ws.direction(seed=3, method="SeFa", index=1, strength=3)
 
-A Studio loads every network through one bounded cache (studio.networks) and keeps one
-Workspace per loaded generator; every failure a visitor can cause is a StudioError whose
+A Studio keeps one Workspace per loaded generator (studio.networks, one bounded cache), whose
+companions come from the companion room (companions/, one bounded cache); every failure a visitor can cause is a StudioError whose
 message is meant for people and carries nothing of the server.
 """
+from .companions import ModelCompanions
 from .errors import StudioError, public_message, scrub
 from .files import ResultFiles
 from .networks import Networks, Source
@@ -31,9 +32,9 @@ class Studio:
         source = self.networks.resolve(choice, text, upload)
 
         def build():
+            manifest = self.networks.manifest_for(source)  # a declaration that does not parse: refused first
             G = self.networks.load_generator(source)  # held by the workspace's cache entry alone
-            return Workspace(G, source.label, classifier=self.networks.classifier_for(source),
-                             encoder=self.networks.encoder_for(source), clip_loader=self.networks.clip_for(source),
+            return Workspace(G, source.label, companions=ModelCompanions(manifest, self.networks.device),
                              faces=bool(source.entry is not None and source.entry.faces))
         return self.networks.cached(("workspace",) + source.key, build)
 

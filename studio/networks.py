@@ -1,9 +1,9 @@
 """One place that loads every network the product uses, with one bounded cache.
 
 Generators come from the registry, the Hub, an uploaded file, or a local path under a folder
-the operator allows (STUDIO_LOCAL_DIRS); companions (today the attribute classifier shipped
-beside a model; encoders, CLIP, perceptual and landmark networks next) are loaded through the
-same cache. Every failure is a StudioError whose message is safe to show a stranger: local
+the operator allows (STUDIO_LOCAL_DIRS); what a model declares beside it (its companions) is
+read here too, and loaded by the companion room (companions/) when a task needs it. Every
+failure is a StudioError whose message is safe to show a stranger: local
 paths outside the allowed folders are refused with one message whether or not they exist, and
 no message carries a server path.
 """
@@ -69,7 +69,7 @@ LOCAL_REFUSED = ("local paths are not accepted here: pick a model from the list,
 
 
 class Networks:
-    """Loads and caches networks: generators by Source, companions by (kind, key).
+    """Loads and caches generators (one Workspace each) by Source.
 
     The cache (ops.memo.Memo, one per kind) holds at most `size` entries of a kind (least
     recently used first out); each key has its own lock, so a slow Hub download does not hold
@@ -187,59 +187,20 @@ class Networks:
             text = text.replace(source.value, source.label)
         return scrub(text)
 
-    def companion(self, kind: str, folder: str, load: Callable[[str], object]):
-        """A companion network stored in a folder of a model (its attribute classifier today)."""
-        return self.cached((kind, os.path.realpath(folder)), lambda: load(folder))
-
-    @staticmethod
-    def _companion_folder(source: Source, name: str, marker: str = "config.json") -> Optional[str]:
-        """checkpoints/<model>/<name> of a shipped model (or of an allowed local folder), if it has `marker`."""
-        folder = None
-        if source.entry is not None and source.entry.path:
-            folder = os.path.join(source.entry.path, name)
-        elif source.kind == "local" and os.path.isdir(source.value):
-            folder = os.path.join(source.value, name)
-        if folder is None or not os.path.isfile(os.path.join(folder, marker)):
-            return None
-        return folder
-
-    def clip_for(self, source: Source) -> Callable[[], object]:
-        """A loader of the CLIP model for text edits of this model, on this device, loaded on first
-        use and kept once per process: the CLIP shipped beside the model (the embedded one for the
-        embedded model), else the operator's Hub CLIP (STUDIO_CLIP_MODEL, STUDIO_CLIP_PRETRAINED;
-        default ViT-B-32 trained on LAION-2B), downloaded on first use where the internet exists."""
-        from companions.clip import load_clip
-        folder = self._companion_folder(source, "clip", "open_clip_config.json")
-        if folder is not None:
-            return lambda: self.companion("clip", folder, lambda f: load_clip(f, device=self.device))
-        name = os.environ.get("STUDIO_CLIP_MODEL", "ViT-B-32")
-        tag = os.environ.get("STUDIO_CLIP_PRETRAINED", "laion2b_s34b_b79k")
-
-        def load():
-            def build(_):
-                try:
-                    return load_clip(name, tag, device=self.device)
-                except Exception as e:  # no internet, an unknown name or tag, a broken download
-                    log.warning("loading CLIP %s (%s) failed", name, tag, exc_info=True)
-                    raise StudioError(f"the CLIP model for text edits ({name}, {tag}) could not be loaded "
-                                      f"({type(e).__name__}); it downloads from the Hub on first use, so this "
-                                      "server may have no internet. The embedded model ships its own CLIP.") from None
-            return self.companion("clip", f"{name}/{tag}", build)
-        return load
-
-    def classifier_for(self, source: Source):
-        """The attribute classifier shipped beside a model (checkpoints/<model>/classifier), or None."""
-        folder = self._companion_folder(source, "classifier")
-        if folder is None:
-            return None
-        from companions.classifier import load
-        return self.companion("classifier", folder, lambda f: load(f).to(self.device).eval())
-
-    def encoder_for(self, source: Source):
-        """The projection encoder trained for a model (checkpoints/<model>/encoder,
-        training/train_encoder.py), on this device, or None where none exists."""
-        folder = self._companion_folder(source, "encoder")
-        if folder is None:
-            return None
-        from companions.encoder import load_encoder
-        return self.companion("encoder", folder, lambda f: load_encoder(f).to(self.device))
+    def manifest_for(self, source: Source):
+        """What the model declares beside it (companions.Manifest): a shipped model's companions.json
+        and its registry entry's `companions` (the entry's win), an allowed local folder's
+        companions.json; nothing for uploads and Hub files."""
+        from companions import Manifest, ManifestError
+        try:
+            if source.entry is not None:
+                folder = Manifest.of_folder(source.entry.path)
+                declared = Manifest.parse(source.entry.companions, source.entry.path)
+                kinds = {s.kind for s in declared.specs}
+                return Manifest(tuple(s for s in folder.specs if s.kind not in kinds) + declared.specs, source.entry.path)
+            if source.kind == "local" and os.path.isdir(source.value):
+                return Manifest.of_folder(source.value)
+        except (ManifestError, OSError, ValueError) as e:
+            log.warning("the companions of %s do not parse: %s", source.label, e)
+            raise StudioError(f"the companions declared for {source.label} do not parse: {scrub(str(e))[:200]}") from None
+        return Manifest()

@@ -157,16 +157,20 @@ def url_cache_dir() -> str:
     return os.path.join(huggingface_hub.constants.HF_HOME, "stylegan-studio", "urls")
 
 
+def url_cache_path(url: str) -> str:
+    """Where download_url keeps the file of a URL."""
+    import hashlib
+    name = os.path.basename(urllib.parse.urlparse(url).path) or "file"
+    return os.path.join(url_cache_dir(), hashlib.sha256(url.encode()).hexdigest()[:24], name)
+
+
 def download_url(url: str, max_bytes: int = MAX_URL_BYTES) -> str:
     """A file at an https URL (release files that live on GitHub only), kept in our cache under a
     name made from the URL: downloaded once, given up after stall_seconds() of silence, refused
     past max_bytes; offline (HF_HUB_OFFLINE=1), only what is cached already."""
-    import hashlib
-    import urllib.parse
     import urllib.request
-    name = os.path.basename(urllib.parse.urlparse(url).path) or "file"
-    folder = os.path.join(url_cache_dir(), hashlib.sha256(url.encode()).hexdigest()[:24])
-    path = os.path.join(folder, name)
+    path = url_cache_path(url)
+    folder, name = os.path.split(path)
     if os.path.isfile(path):
         return path
     what = f"{name!r} from {urllib.parse.urlparse(url).netloc}"

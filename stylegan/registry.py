@@ -2,10 +2,16 @@
 Hub repo and file, or a folder of checkpoints/ for the models we ship). Data, read here."""
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 REGISTRY_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "checkpoints", "registry.json")
+
+
+def registry_path() -> str:
+    """checkpoints/registry.json, or the operator's own list (STUDIO_REGISTRY: a registry.json
+    whose `path` entries are relative to its folder)."""
+    return os.environ.get("STUDIO_REGISTRY") or REGISTRY_PATH
 
 
 @dataclass(frozen=True)
@@ -23,9 +29,12 @@ class ModelEntry:
     path: Optional[str] = None       # folder inside checkpoints/ for a shipped model
     default: bool = False            # the model stylegan.load() and the app use when none is named
     faces: bool = False              # trained on FFHQ-aligned human faces: uploads are face-aligned by default
+    # What comes with it (companions/manifest.py): encoder, directions, relevance, classifier, CLIP.
+    companions: Optional[dict] = field(default=None, hash=False, compare=False)
 
 
-def load_registry(path: str = REGISTRY_PATH) -> dict:
+def load_registry(path: Optional[str] = None) -> dict:
+    path = path or registry_path()
     with open(path) as f:
         data = json.load(f)
     entries = {}

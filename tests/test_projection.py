@@ -11,8 +11,8 @@ import torch
 from conftest import ROOT
 
 import stylegan
+from companions import perceptual
 from companions.encoder import Encoder, load_encoder
-from editing import perceptual
 from editing.generate import synthesize
 from editing.latents import seeds_to_ws
 from editing.projection import (
@@ -331,7 +331,7 @@ def test_a_projection_stops_at_its_time_limit_with_what_it_has(G, tmp_path):
     assert last.ws.shape == (1, G.num_ws, G.w_dim) and last.preview.size == (64, 64)
     previews = sum(u.preview is not None for u in updates[:-1])
     assert updates[0].preview is not None and previews <= 4  # progress every step, a preview at most once a second
-    path = w.save_projection(str(tmp_path / "p.npz"), last.ws, last.noise)
+    path = w.save_latents(str(tmp_path / "p.npz"), last.ws, noise=last.noise)
     with np.load(path) as f:
         assert list(f) == ["w"]  # W+ recipes optimise no noise
 
@@ -340,7 +340,7 @@ def test_nvidia_projection_saves_its_noise(G, tmp_path):
     from studio import Workspace
     w = Workspace(G, "avataaars-64")
     last = list(w.project(_photo(tmp_path, G), "nvidia", steps=3))[-1]
-    path = w.save_projection(str(tmp_path / "p.npz"), last.ws, last.noise)
+    path = w.save_latents(str(tmp_path / "p.npz"), last.ws, noise=last.noise)
     with np.load(path) as f:
         assert f["w"].shape == (1, G.num_ws, G.w_dim) and sum(k.startswith("noise.") for k in f) == len(last.noise) > 0
 

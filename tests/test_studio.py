@@ -281,7 +281,7 @@ def test_text_edits_of_the_embedded_model(embedded, tmp_path):
     updates = list(embedded.text_edit("smiling", method="optimization", steps=4, seed=3))
     assert [u.step for u in updates] == [1, 2, 3, 4] and updates[-1].done and not updates[-2].done
     assert "keeping" in updates[-1].note and updates[-1].ws.shape == (1, 10, 128)
-    path = embedded.save_text_edit(str(tmp_path / "e.npz"), updates[-1].ws, last.styles)
+    path = embedded.save_latents(str(tmp_path / "e.npz"), updates[-1].ws, styles=last.styles)
     assert torch.equal(embedded.latents(path), updates[-1].ws)  # the edit's latent goes on to other tabs
     stopped = list(embedded.text_edit("smiling", method="optimization", steps=2000, seed=3, time_limit=0.5))
     assert stopped[-1].done and stopped[-1].step < 2000 and "stopped after" in stopped[-1].note

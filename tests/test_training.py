@@ -133,3 +133,17 @@ def test_diff_augment_translation_and_cutout():
     x = torch.randn(4, 3, 8, 8, requires_grad=True)
     diff_augment(x, generator=g).sum().backward()
     assert x.grad is not None and torch.isfinite(x.grad).all()
+
+
+def test_class_weights_oversample_rare_classes():
+    from training.train import class_weights
+    rng = np.random.default_rng(0)
+    labels = {"glasses": (rng.random(10_000) < 0.05).astype(np.int64),        # 5% class 1
+              "hat": np.where(rng.random(10_000) < 0.3, -1, rng.integers(0, 3, 10_000))}  # -1: not visible
+    assert np.allclose(class_weights(labels, 0.0), 1 / 10_000)
+    p = class_weights(labels, 0.5)
+    assert np.isclose(p.sum(), 1) and (p > 0).all()
+    share = p[labels["glasses"] == 1].sum()
+    assert 0.15 < share < 0.3                          # sqrt-tempered: 0.05 -> about 0.19
+    s = batch_indices(10_000, 64, 0, 5, p)
+    assert np.array_equal(s, batch_indices(10_000, 64, 0, 5, p)) and len(s) == 64   # resumable: (seed, step) decide
