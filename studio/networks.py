@@ -13,7 +13,6 @@ import gc
 import logging
 import os
 import threading
-from dataclasses import dataclass
 from typing import Callable, Optional
 
 import torch
@@ -21,25 +20,12 @@ import torch
 import ops
 import stylegan
 from ops.memo import Memo
-from stylegan.hub import parse_hub_id
-from stylegan.registry import ModelEntry, default_entry, load_registry
+from stylegan.registry import default_entry, load_registry
+from stylegan.sources import Source, load_source, looks_local, resolve
 
 from .errors import StudioError, scrub
 
 log = logging.getLogger("studio")
-
-
-@dataclass(frozen=True)
-class Source:
-    """Where a generator comes from, resolved and checked."""
-    kind: str                   # registry | hub | local | upload
-    value: str                  # registry name, Hub id, or a real path on this server
-    label: str                  # what the visitor is shown (never a server path)
-    entry: Optional[ModelEntry] = None
-
-    @property
-    def key(self) -> tuple:
-        return (self.kind, self.value)
 
 
 def allowed_local_dirs() -> list[str]:
@@ -51,10 +37,6 @@ def allowed_local_dirs() -> list[str]:
 
 def _inside(path: str, folders: list[str]) -> bool:
     return any(path == d or path.startswith(d.rstrip(os.sep) + os.sep) for d in folders)
-
-
-def _looks_local(text: str) -> bool:
-    return text.startswith(("/", "~", ".", "\\")) or "\\" in text or (len(text) > 1 and text[1] == ":") or "//" in text
 
 
 def _release_memory():
@@ -110,28 +92,32 @@ class Networks:
         if len(text) > 500 or "\x00" in text:
             raise StudioError("that model name is too long or contains odd characters")
         if text:
-            if text in self.registry:
-                return Source("registry", text, text, self.registry[text])
-            if _looks_local(text) or os.path.isabs(text):
-                allowed = allowed_local_dirs()
-                real = os.path.realpath(os.path.expanduser(text)) if allowed else ""
-                if allowed and _inside(real, allowed) and os.path.exists(real):
-                    return Source("local", real, os.path.basename(real.rstrip(os.sep)) or text)
-                raise StudioError(LOCAL_REFUSED)
-            allowed = allowed_local_dirs()
-            if allowed:  # a relative path under an allowed folder
-                for folder in allowed:
-                    real = os.path.realpath(os.path.join(folder, text))
-                    if _inside(real, [folder]) and os.path.exists(real):
-                        return Source("local", real, text)
-            if parse_hub_id(text) is not None:
-                return Source("hub", text, text)
-            raise StudioError(f"{text[:80]!r} is not a model of the list or a Hub id like owner/repo or "
-                              "owner/repo/path/file.pkl")
+            try:
+                return resolve(text, self.registry, local=self._allowed_local)
+            except stylegan.CheckpointError:
+                raise StudioError(f"{text[:80]!r} is not a model of the list or a Hub id like owner/repo or "
+                                  "owner/repo/path/file.pkl") from None
         name = choice or self.default_name()
         if name not in self.registry:
             raise StudioError(f"no model named {str(name)[:80]!r}; pick one of: {', '.join(self.registry)}")
         return Source("registry", name, name, self.registry[name])
+
+    @staticmethod
+    def _allowed_local(text: str) -> Optional[str]:
+        """The studio's policy for local paths: a path under a folder the operator allows (an
+        absolute one, or relative to such a folder) is read; any other text that looks like a
+        path is refused with one message, whether or not it exists."""
+        allowed = allowed_local_dirs()
+        if looks_local(text) or os.path.isabs(text):
+            real = os.path.realpath(os.path.expanduser(text)) if allowed else ""
+            if allowed and _inside(real, allowed) and os.path.exists(real):
+                return real
+            raise StudioError(LOCAL_REFUSED)
+        for folder in allowed:  # a relative path under an allowed folder
+            real = os.path.realpath(os.path.join(folder, text))
+            if _inside(real, [folder]) and os.path.exists(real):
+                return real
+        return None
 
     # --- the cache --------------------------------------------------------------------
 
@@ -163,12 +149,7 @@ class Networks:
         entry): eval mode, no gradients, on this device."""
         message = None
         try:
-            if source.kind == "registry":
-                G = stylegan.load_registered(source.value, self.registry)
-            elif source.kind == "hub":
-                G = stylegan.load_from_hub(source.value)
-            else:
-                G = stylegan.load_file(source.value)
+            G = load_source(source)
         except stylegan.CheckpointError as e:
             message = self._message(e, source)
         except (OSError, RuntimeError, EOFError) as e:

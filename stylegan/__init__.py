@@ -16,14 +16,16 @@ import torch
 from ops.memo import Memo
 
 from .errors import CheckpointError, UnsafePickleError
-from .hub import CONFIG_NAME, WEIGHTS_NAME, HubError, download, parse_hub_id
-from .loaders import load_file, load_folder
+from .hub import HubError
+from .loaders import load_file
 from .registry import ModelEntry, default_entry, load_registry
+from .sources import Source, load_entry, load_hub, load_source, resolve
 from .stylegan2 import StyleGAN2Generator
 from .stylegan3 import StyleGAN3Generator, make_transform
 
 __all__ = [
-    "load", "load_file", "load_registered", "load_from_hub", "clear_cache", "CheckpointError", "UnsafePickleError", "HubError",
+    "load", "load_file", "load_registered", "load_from_hub", "resolve", "load_source", "load_entry", "Source", "clear_cache",
+    "CheckpointError", "UnsafePickleError", "HubError",
     "StyleGAN2Generator", "StyleGAN3Generator", "make_transform", "ModelEntry", "load_registry", "default_entry",
 ]
 
@@ -39,22 +41,6 @@ def _resolve_device(device):
     return torch.device(device)
 
 
-def _load_from_registry(entry):
-    if entry.path is not None:  # shipped with the project
-        return load_folder(entry.path, subfolder=entry.subfolder) if entry.format == "hub-native" else load_file(entry.path)
-    if entry.format == "hub-native":
-        return _load_hub_native(entry.repo, entry.subfolder, entry.revision)
-    local = download(entry.repo, entry.file, revision=entry.revision)
-    return load_file(local)
-
-
-def _load_hub_native(repo, subfolder=None, revision=None):
-    config_path = download(repo, CONFIG_NAME, revision=revision, subfolder=subfolder)
-    download(repo, WEIGHTS_NAME, revision=revision, subfolder=subfolder)
-    folder = os.path.dirname(config_path)  # the cached snapshot folder holding both files
-    return load_folder(folder)
-
-
 def load_registered(name: Optional[str] = None, registry: Optional[dict] = None):
     """A model of the registry by name (None = the default model), uncached, on the CPU."""
     registry = load_registry() if registry is None else registry
@@ -62,38 +48,23 @@ def load_registered(name: Optional[str] = None, registry: Optional[dict] = None)
         entry = default_entry(registry)
         if entry is None:
             raise CheckpointError("no default model is registered; name one of: " + ", ".join(registry))
-        return _load_from_registry(entry)
+        return load_entry(entry)
     if name not in registry:
         raise CheckpointError(f"no registered model {name!r}; the registry has: {', '.join(registry)}")
-    return _load_from_registry(registry[name])
+    return load_entry(registry[name])
 
 
 def load_from_hub(hub_id: str):
     """'owner/repo[@revision]' (a Hub-native model) or 'owner/repo[@revision]/path/file.pkl',
     uncached, on the CPU. Never looks at the local disk (but the Hub cache)."""
-    hub = parse_hub_id(hub_id)
-    if hub is None:
-        raise CheckpointError(f"{hub_id!r} is not a Hub id like 'owner/repo' or 'owner/repo/file.pkl'")
-    if hub.file is None:
-        return _load_hub_native(hub.repo, revision=hub.revision)
-    return load_file(download(hub.repo, hub.file, revision=hub.revision))
+    return load_hub(hub_id)
 
 
 def _load_uncached(source):
     registry = load_registry()
     if source is None:
         return load_registered(None, registry)
-    source = os.fspath(source)
-    if os.path.exists(source):
-        return load_file(source)
-    if source in registry:
-        return load_registered(source, registry)
-    if source.lower().endswith((".pkl", ".pt", ".pth", ".safetensors")) and source.count("/") < 2:
-        raise CheckpointError(f"no such file: {source} (a file in a Hub repo is named owner/repo/path/file.pkl)")
-    if parse_hub_id(source) is not None:
-        return load_from_hub(source)
-    raise CheckpointError(f"unknown model {source!r}: not a file or folder, not a registered name "
-                          f"({', '.join(registry)}), and not a Hub id like 'owner/repo' or 'owner/repo/file.pkl'")
+    return load_source(resolve(os.fspath(source), registry))
 
 
 def load(source: Optional[Union[str, os.PathLike]] = None, device=None):
@@ -107,6 +78,7 @@ def load(source: Optional[Union[str, os.PathLike]] = None, device=None):
     """
     device = _resolve_device(device)
     key = (None if source is None else os.fspath(source), str(device))
+    _cache.limit = max(1, CACHE_SIZE)  # read at each call: an operator (or a test) may change it
     return _cache.get(key, lambda: _load_uncached(source).to(device).eval().requires_grad_(False))
 
 

@@ -43,7 +43,7 @@ def main():
                 repo, file = source[len("registry:"):].split("|")
                 entry = ModelEntry(name="t", repo=repo, file=file or None, format="nvidia-pkl" if file else "hub-native",
                                    network="stylegan2", resolution=0, license="x", description="x")
-                G = stylegan._load_from_registry(entry)
+                G = stylegan.load_entry(entry)
             else:
                 G = stylegan.load(source, device="cpu")
             with torch.no_grad():

@@ -43,7 +43,7 @@ def main(python: str) -> int:
         call("/interpolate", "0-1", 2, 10, 1, 1, True, 0.7, "const", 0, None)
         call("/direction", 1, "SeFa", 0, None, 3, 0, 9, 0.7, 0, None)
         call("/stylespace", 1, "b16.conv1", 5, 10, 0.7, 0)
-        out = call("/project", gradio_client.handle_file(photo), True, "encoder", 0, 0, False)
+        out = call("/project", gradio_client.handle_file(photo), True, "encoder", 0, 0, False, 0, 0)
         assert "face aligned" in out[2], out[2]
         npz = gradio_client.handle_file(out[3])
         call("/morph", npz, npz, 3, 10)

@@ -112,6 +112,7 @@ def app(hub, tmp_path_factory):
                STUDIO_REGISTRY=registry(hub, folder))
     proc, url, log = start_app(tmp_path_factory, env)
     client = gradio_client.Client(url, verbose=False)
+    client.url_of_page = url
     yield client
     proc.terminate()
     proc.wait(timeout=30)
@@ -238,3 +239,32 @@ def test_declarations_are_checked():
         Manifest.parse({"script": {"format": "e4e", "path": "x"}})
     m = Manifest.parse({"encoder": {"format": "studio-encoder", "path": "encoder"}}, root=os.path.join(ROOT, "checkpoints"))
     assert m.local_path(m.get("encoder").files["weights"]) is None   # not there: nothing outside the folder is looked at
+
+
+def test_in_a_browser(app, tmp_path):
+    """Pick the FFHQ-shaped model, see its companions, move a face along a declared direction."""
+    from test_browser import ARGS, CHROMIUM, playwright
+    if CHROMIUM is None:
+        pytest.skip("Debian's chromium is not installed")
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        try:
+            page.goto(app.url_of_page)
+            page.get_by_text("StyleGAN2Generator: 64x64").wait_for(timeout=60_000)
+            model = page.get_by_role("combobox", name="Model")
+            model.click()
+            model.fill("ffhq-like")
+            page.get_by_role("option", name="ffhq-like").first.click()
+            page.get_by_text("downloads on first use").first.wait_for(timeout=60_000)
+            page.get_by_role("tab", name="Directions").click()
+            page.get_by_role("radio", name="Declared").check()
+            named = page.get_by_role("combobox", name="Attribute (a classifier's) or declared direction")
+            named.click()
+            named.fill("age")
+            page.get_by_role("option", name="age (InterFaceGAN)").click()
+            page.get_by_role("button", name="Edit", exact=True).click()
+            page.get_by_text("age (InterFaceGAN) (declared file)").wait_for(timeout=60_000)
+        finally:
+            page.screenshot(path=str(tmp_path / "declared.png"), full_page=True)
+            browser.close()

@@ -311,7 +311,7 @@ def test_a_server_file_cannot_be_passed_as_an_upload(app, files):
 @pytest.mark.parametrize("path", ["x.pkl", "../../etc/passwd", "checkpoints/avataaars64/config.json", "/etc/passwd"])
 @pytest.mark.parametrize("endpoint,before,after", [
     ("generate", ["avataaars-64", ""], [1, 0.7, "const", 0]),
-    ("project", ["avataaars-64", "", None], [False, "encoder", None, 0, False]),
+    ("project", ["avataaars-64", "", None], [False, "encoder", None, 0, False, 0, 0]),
 ])
 def test_a_hand_made_file_path_names_no_server_folder(app, files, path, endpoint, before, after):
     """A FileData path relative or absolute, never uploaded: Gradio's check refuses it, and its
@@ -341,8 +341,9 @@ NUMERIC_CASES = [  # endpoint, the arguments after the model, index of the field
     ("direction", [1, "SeFa", 0, None, 3, 0, 9, 0.7, 0, None], 6, "last w (layers)"),
     ("stylespace", [1, "b16.conv1", 3, 10, 0.7, 0], 2, "channel of b16.conv1"),
     ("stylespace", [1, "b16.conv1", 3, 10, 0.7, 0], 3, "strength"),
-    ("project", [None, False, "image2stylegan", 10, 0, False], 3, "steps"),
-    ("project", [None, False, "image2stylegan", 10, 0, False], 4, "seed"),
+    ("project", [None, False, "image2stylegan", 10, 0, False, 0, 0], 3, "steps"),
+    ("project", [None, False, "image2stylegan", 10, 0, False, 0, 0], 4, "seed"),
+    ("project", [None, False, "encoder", 0, 0, False, 0, 0], 7, "encoder iterations"),
     ("expression_transfer", [None, None, None, 1.0], 3, "strength"),
     ("text_edit", ["smiling", "", "global (fast)", 4, 0.1, 10, 0, 0.7, 0, None], 3, "α (strength)"),
     ("text_edit", ["smiling", "", "global (fast)", 4, 0.1, 10, 0, 0.7, 0, None], 4, "β (disentanglement threshold)"),
@@ -356,7 +357,7 @@ NUMERIC_CASES = [  # endpoint, the arguments after the model, index of the field
 def test_every_numeric_field_refuses_nonsense_by_name(app, endpoint, args, index, field, bad):
     if bad == "-7" and (field in ("rotate", "α (strength)") or (endpoint == "stylespace" and field == "strength")):
         pytest.skip("-7 is a valid value here")
-    if bad == "null" and field in ("class", "steps"):
+    if bad == "null" and field in ("class", "steps", "encoder iterations"):
         pytest.skip("null: the model's default class, the recipe's steps")
     values = [json.dumps(v) for v in ["avataaars-64", "", None] + args]
     values[3 + index] = bad
@@ -388,7 +389,7 @@ def test_projection_choices_are_checked(app, files):
     text, _ = refused(app, files, "/project", *MODEL, red, True, "encoder", None, 0, False)
     assert "no face was found" in text
     kind, message = raw_call(app, "project", {"data": ["avataaars-64", "", None, {"path": files["red.png"],
-                             "meta": {"_type": "gradio.FileData"}}, False, "encoder", None, 0, False]})
+                             "meta": {"_type": "gradio.FileData"}}, False, "encoder", None, 0, False, 0, 0]})
     assert kind == "error" and "root:" not in str(message)  # a server path is not an upload
     text, _ = refused(app, files, "/project", *MODEL, None, False, "encoder", None, 0, False)
     assert "upload an image first" in text

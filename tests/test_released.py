@@ -96,6 +96,16 @@ def test_opts_without_optional_keys_and_a_legacy_file(tmp_path):
     close(enc.encode(images(t)), t["wplus"])
 
 
+def test_a_decoder_in_the_legacy_format(tmp_path):
+    """decoder.pt re-saved as torch < 1.6 wrote files: the same generator."""
+    _, t = cases("enc-e4e-64")
+    legacy = tmp_path / "decoder-legacy.pt"
+    torch.save(torch.load(os.path.join(FIXTURES, "enc-e4e-64", "decoder.pt"), map_location="cpu", weights_only=True),
+               legacy, _use_new_zipfile_serialization=False)
+    G = stylegan.load_file(str(legacy))
+    close(G.synthesis(t["wplus"], noise_mode="const"), t["image"])
+
+
 def test_no_latent_avg_means_none_is_added(tmp_path):
     _, t = cases("enc-e4e-64")
     enc = load_encoder(_resaved(tmp_path, "enc-e4e-64", lambda c: c.pop("latent_avg")))

@@ -108,8 +108,8 @@ def model_card(out: Path, training: dict, metrics: dict | None, accuracy: dict |
         lines.append("")
     if accuracy:
         lines += ["## The attribute classifier (`classifier/`)", "",
-                  f"A 4-stage CNN (`metrics/classifier.py`), {accuracy['epochs']} epochs on the first "
-                  f"{accuracy['train_images']:,} training",
+                  "A 4-stage CNN (`companions/classifier.py`, trained by `training/train_classifier.py`), "
+                  f"{accuracy['epochs']} epochs on the first {accuracy['train_images']:,} training",
                   f"images ({accuracy['train_seconds'] / 60:.0f} min on the same CPU). Accuracy on the "
                   f"{accuracy['heldout_images']:,} held-out faces per attribute",
                   "(each head also has a class \"none\" for attributes that do not show):", "",

@@ -55,6 +55,8 @@ class TrainConfig:
     ema_kimg: float = 10.0              # Half-life of the generator EMA, in thousand images.
     ema_rampup: float = 0.05            # EMA half-life at most this fraction of the images shown so far.
     style_mixing_prob: float = 0.9
+    init: str = ""                      # Start G and its EMA from this generator (a Hub-native folder of the
+                                        # same size, e.g. the shipped model); D starts fresh.
     balance: float = 0.0                # Oversample rare attribute classes: 0 = the data as drawn, 1 = every
                                         # class of the rarest-served attribute equally often (see class_weights).
     augment: str = ""                   # DiffAugment policy ("color,translation,cutout"); "" = none.
@@ -142,6 +144,9 @@ class Trainer:
         torch.manual_seed(cfg.seed)  # initial weights
         self.G = StyleGAN2Generator(**cfg.generator_kwargs(resolution)).train().requires_grad_(True)
         self.D = Discriminator(resolution, channel_base=cfg.channel_base, channel_max=cfg.channel_max).train()
+        if cfg.init:
+            from stylegan.loaders import load_folder
+            self.G.load_state_dict(load_folder(cfg.init).state_dict())
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.loss = StyleGAN2Loss(self.G, self.D, r1_gamma=cfg.r1_gamma, style_mixing_prob=cfg.style_mixing_prob,
                                   augment_policy=cfg.augment)
