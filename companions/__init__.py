@@ -82,6 +82,12 @@ def _build(manifest: Manifest, spec: CompanionSpec, device):
     return load_clip(path, device=device)
 
 
+def cached(key: tuple, build):
+    """build() once per key in the room's cache: for the networks the room builds itself (the
+    perceptual networks, the landmark detector) rather than from a declaration."""
+    return _cache.get(("built",) + tuple(key), build)
+
+
 def clear_cache() -> None:
     _cache.clear()
 
@@ -121,5 +127,5 @@ def companion(G, kind: str, name: Optional[str] = None):
 
 
 __all__ = ["KINDS", "MANIFEST_NAME", "WHAT_IT_ADDS", "CompanionMissing", "CompanionSpec", "FileRef", "Manifest",
-           "ManifestError", "fetch", "load", "clear_cache", "cached_keys", "model_folder", "manifest_of", "device_of",
+           "ManifestError", "fetch", "load", "cached", "clear_cache", "cached_keys", "model_folder", "manifest_of", "device_of",
            "companion"]

@@ -39,17 +39,15 @@ class Landmarks:
     score: float = 1.0
 
 
-_detector = None
-_detector_lock = threading.RLock()  # detect_landmarks holds it while _mtcnn() builds the detector
+_detector_lock = threading.RLock()  # detect_landmarks holds it while it uses the detector
 
 
 def _mtcnn():
-    global _detector
-    with _detector_lock:
-        if _detector is None:
-            from facenet_pytorch import MTCNN
-            _detector = MTCNN(keep_all=True, device="cpu")
-        return _detector
+    """MTCNN (facenet-pytorch's weights), built once in the room's cache, on the CPU."""
+    from facenet_pytorch import MTCNN
+
+    from . import cached
+    return cached(("landmarks", "mtcnn", "cpu"), lambda: MTCNN(keep_all=True, device="cpu"))
 
 
 def detect_landmarks(image: PIL.Image.Image, min_score: float = 0.9, max_side: int = 1024) -> Optional[Landmarks]:

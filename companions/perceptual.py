@@ -139,18 +139,14 @@ def _area_resize(x, size):
     return F.interpolate(x, size=(size, size), mode="area") if x.shape[-1] > size else x
 
 
-# The networks behind the distances, built once per (kind, weights, device) and shared by every
-# Distance made from them (a Distance holds its own target features, so runs never share those).
-_networks: dict = {}
-_networks_lock = threading.Lock()
-
-
+# The networks behind the distances, built once per (kind, weights, device) in the room's cache
+# and shared by every Distance made from them (a Distance holds its own target features, so runs
+# never share those).
 def _network(kind: str, state: Optional[dict], device, build: Callable[[], torch.nn.Module]) -> torch.nn.Module:
-    key = (kind, id(state) if state is not None else None, str(torch.device(device)))
-    with _networks_lock:
-        if key not in _networks:  # the state is kept with its network, so its id is not reused
-            _networks[key] = (build().to(device).eval().requires_grad_(False), state)
-        return _networks[key][0]
+    from . import cached
+    key = ("perceptual", kind, id(state) if state is not None else None, str(torch.device(device)))
+    # The state is kept with its network, so its id is not reused while the entry lives.
+    return cached(key, lambda: (build().to(device).eval().requires_grad_(False), state))[0]
 
 
 def _device_of(device):

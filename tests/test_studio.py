@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 import torch
-from conftest import FIXTURES
+from conftest import FIXTURES, ROOT
 
 from studio import Networks, ResultFiles, Studio, StudioError, public_message, scrub
 
@@ -197,6 +197,25 @@ def test_conditional_models_take_a_class_in_every_method(studio, monkeypatch, tm
     assert list(w.walk(str(tmp_path / "c.mp4"), "1,2", 2, class_idx=1))[-1].path
     with pytest.raises(StudioError, match=f"class must be a whole number from 0 to {w.G.c_dim - 1}"):
         w.generate_one(1, 0.7, class_idx=w.G.c_dim)
+    # Project: the optimisation starts from the chosen class's w statistics.
+    from PIL import Image
+
+    from editing.projection import projection_steps, w_statistics
+    photo = str(tmp_path / "photo.png")
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(photo)
+    start = list(projection_steps(w.G, Image.open(photo), "nvidia", steps=0, class_idx=2))[-1].ws
+    assert torch.allclose(start[0, 0], w_statistics(w.G, class_idx=2)[0][0, 0])
+    assert not torch.allclose(start[0, 0], w_statistics(w.G, class_idx=0)[0][0, 0])
+    last = list(w.project(photo, "nvidia", 2, align=False, class_idx=2))[-1]
+    assert last.done and last.ws.shape == (1, w.num_ws, w.G.w_dim)
+    with pytest.raises(StudioError, match="class must be"):
+        list(w.project(photo, "nvidia", 2, align=False, class_idx=w.G.c_dim))
+    # Global (fast) text edits compute the relevance over faces of the chosen class.
+    from companions.clip import load_clip
+    clip = load_clip(os.path.join(ROOT, "checkpoints", "avataaars64", "clip"))
+    w.clip_loader = lambda: clip
+    last = list(w.text_edit("smiling", method="global (fast)", class_idx=1))[-1]
+    assert last.done and "style channels moved" in last.note
 
 
 def test_requests_at_once_never_see_each_others_changes(studio, monkeypatch):
