@@ -1,0 +1,98 @@
+"""Pivotal tuning (Roich et al. 2022, "Pivotal Tuning for Latent-based Editing of Real Images"):
+project the image to a pivot latent, then fine-tune a private copy of the generator so that the
+pivot reproduces the image, keeping the pivot fixed. The image is then reconstructed closely and
+still edited in the latent space of (almost) the original generator.
+
+The paper's defaults: all synthesis weights tuned with Adam at lr 3e-4 for up to 350 steps, the
+loss L2 + LPIPS (weights 1 and 1), early stop once LPIPS is below 0.06; the locality
+regularisation is optional and off (as in the official code), so it is not offered here.
+
+    result = pti(G, photo)                    # .G (the tuned copy), .ws (the pivot), .images, .history
+    for state in pti_steps(G, photo, ws): ...  # tuning alone, from a given pivot, a state per step
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Iterator, Optional
+
+import torch
+import torch.nn.functional as F
+
+from .projection import project, psnr, to_target
+
+PTI_STEPS = 350
+PTI_LR = 3e-4
+LPIPS_STOP = 0.06
+
+
+@dataclass
+class PTIState:
+    step: int
+    steps: int
+    G: torch.nn.Module                  # the tuned copy (its own weights; the caller's G is untouched)
+    ws: torch.Tensor                    # the pivot [N, num_ws, w_dim]
+    images: torch.Tensor                # the tuned generator's images of the pivot
+    history: list = field(default_factory=list)  # [{"step", "loss", "l2", "distance", "psnr"}]
+    distance: str = ""
+    done: bool = False
+    pivot: str = ""                     # the recipe that made the pivot
+
+
+def tuned_copy(G) -> torch.nn.Module:
+    """A copy of G with weights of its own; only the synthesis network's parameters take gradients."""
+    Gt = copy.deepcopy(G).eval().requires_grad_(False)
+    Gt.synthesis.requires_grad_(True)
+    return Gt
+
+
+def pti_steps(G, image, ws: torch.Tensor, steps: int = PTI_STEPS, lr: float = PTI_LR, l2_weight: float = 1.0,
+              distance_weight: float = 1.0, stop_distance: Optional[float] = None, distance=None, classifier=None,
+              ) -> Iterator[PTIState]:
+    """Tune a copy of G so that its image of the pivot `ws` matches `image`, yielding a state per
+    step (the last one done=True). stop_distance: stop once the distance is below it (default:
+    0.06 with LPIPS, as the paper; none with another distance, whose scale differs)."""
+    from companions.perceptual import perceptual
+    target = to_target(image, G)
+    device = target.device
+    if distance is None:
+        distance = perceptual("lpips", G.img_resolution, classifier, device=device)
+    if stop_distance is None and distance.pretrained and distance.name.lower().startswith("lpips"):
+        stop_distance = LPIPS_STOP
+    Gt = tuned_copy(G)
+    ws = ws.detach().to(device, torch.float32)
+    opt = torch.optim.Adam([p for p in Gt.synthesis.parameters() if p.requires_grad], lr=lr)
+    history = []
+    for step in range(steps + 1):
+        images = Gt.synthesis(ws, noise_mode="const").float()
+        l2 = F.mse_loss(images, target)
+        d = distance(images, target).float().mean()
+        loss = l2_weight * l2 + distance_weight * d
+        history.append({"step": step, "loss": float(loss.detach()), "l2": float(l2.detach()),
+                        "distance": float(d.detach()), "psnr": float(psnr(images.detach(), target).mean())})
+        done = step == steps or (stop_distance is not None and float(d.detach()) < stop_distance)
+        if done:
+            Gt.requires_grad_(False)  # the result: a plain generator
+        yield PTIState(step, steps, Gt, ws, images.detach(), history, distance.name, done)
+        if done:
+            return
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+
+def pti(G, image, pivot: Optional[str] = None, pivot_steps: Optional[int] = None, seed: int = 0, encoder=None,
+        classifier=None, distance=None, **options) -> PTIState:
+    """PTI: a pivot from the best recipe the model has (hybrid where an encoder is given or
+    shipped beside G, else NVIDIA's W projection), then pti_steps. Returns the last state, whose
+    .G is the tuned copy and .ws the pivot."""
+    from companions import companion
+    if pivot is None:
+        pivot = "hybrid" if (encoder is not None or companion(G, "encoder") is not None) else "nvidia"
+    projection = project(G, image, pivot, pivot_steps, seed, encoder=encoder, classifier=classifier, distance=distance)
+    state = None
+    for state in pti_steps(G, image, projection.ws, distance=distance, classifier=classifier, **options):
+        if state.done:
+            break
+    state.pivot = pivot
+    return state
