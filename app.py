@@ -20,8 +20,10 @@ from editing.generate import parse_seeds  # noqa: E402
 from editing.latents import PRESETS  # noqa: E402
 from editing.projection import RECIPES as RECIPE_STEPS  # noqa: E402
 from studio import Networks, Studio, public_message, scrub  # noqa: E402
+from studio.tasks.drag import DEFAULT_DRAG_STEPS  # noqa: E402
 from studio.workspace import (  # noqa: E402
     DIRECTION_METHODS,
+    MAX_DRAG_STEPS,
     MAX_ENCODER_ITERATIONS,
     MAX_FRAMES,
     MAX_PROJECTION_STEPS,
@@ -46,6 +48,7 @@ EDIT = dict(concurrency_id="edit", concurrency_limit=4 if ON_GPU else 2)     # m
 LONG = dict(concurrency_id="long", concurrency_limit=2 if ON_GPU else 1)     # galleries, videos
 PROJECT = dict(concurrency_id="project", concurrency_limit=2 if ON_GPU else 1)  # projections: minutes of optimisation
 TEXT = dict(concurrency_id="text", concurrency_limit=2 if ON_GPU else 1)        # text edits: CLIP through the generator
+DRAG = dict(concurrency_id="drag", concurrency_limit=2 if ON_GPU else 1)        # drags: an optimisation per click
 CSS = ".enlarge img { width: 100%; height: 100%; object-fit: contain; }"  # 64 px results shown large
 
 
@@ -166,6 +169,10 @@ def text_seconds(choice, text, upload, prompt, neutral, method, alpha, beta, ste
     if method != "optimization":
         return gpu_seconds(studio, (choice, text, upload), images=40)  # a relevance within budget, or a shipped one
     return gpu_seconds(studio, (choice, text, upload), images=2, steps=min(_int(steps) or 300, MAX_TEXT_STEPS))
+
+
+def drag_seconds(choice, text, upload, points, seed, psi, class_idx, latents, steps, *_, **__):
+    return gpu_seconds(studio, (choice, text, upload), images=1, steps=min(_int(steps) or DEFAULT_DRAG_STEPS, MAX_DRAG_STEPS))
 
 
 def morph_seconds(choice, text, upload, a, b, frames, *_, **__):
@@ -296,6 +303,32 @@ def text_edit(choice, text, upload, prompt, neutral, method, alpha, beta, steps,
             yield png(u.image, "text_edit.png"), u.note, w.save_latents(studio.files.path("text_edit.npz"), u.ws, styles=u.styles)
         elif u.image is not None:
             yield png(u.image, "preview.png"), f"step {u.step} of {u.steps}", gr.skip()
+
+
+@handler(gpu=drag_seconds)
+def drag(choice, text, upload, points, seed, psi, class_idx, latents, steps, progress=gr.Progress()):
+    w = studio.workspace(choice, text, upload)
+    for u in w.drag(points, seed, psi, class_idx, latents, steps):
+        progress((u.step, u.steps), desc="dragging")
+        if u.done:
+            yield png(u.image, "drag.png"), u.note, w.save_latents(studio.files.path("drag.npz"), u.ws)
+        elif u.image is not None:
+            yield png(u.image, "preview.png"), u.note, gr.skip()
+
+
+@handler
+def drag_start(choice, text, upload, seed, psi, class_idx, latents):
+    """The image to place points on (the page's current latent, enlarged), and no points."""
+    w = studio.workspace(choice, text, upload)
+    return png(w.drag_task.canvas(seed, psi, class_idx, latents), "drag_start.png"), "[]"
+
+
+@handler
+def add_point(choice, text, upload, points, seed, psi, class_idx, latents, evt: gr.SelectData):
+    """A click on the image: the next handle, or its target; the image redrawn with them."""
+    w = studio.workspace(choice, text, upload)
+    points = w.drag_task.add_point(points, evt.index[0], evt.index[1])
+    return png(w.drag_task.canvas(seed, psi, class_idx, latents, points), "drag_points.png"), points
 
 
 @handler(gpu=morph_seconds)
@@ -493,6 +526,29 @@ with gr.Blocks(title="StyleGAN Studio", delete_cache=(600, 3600)) as demo:  # Gr
                                            elem_classes="enlarge", buttons=["download"])
                     cross_npz = gr.File(label="Result (.npz)")
 
+    with gr.Tab("Drag"):
+        with gr.Row():
+            with gr.Column():
+                drag_image = gr.Image(label="Click a handle, then where it should go (red → blue)", type="filepath",
+                                      format="png", height=320, interactive=False, elem_id="drag-image")
+                drag_points = gr.Textbox(value="[]", label="Points: [[handle x, handle y, target x, target y], …] "
+                                         "in the model's pixels", elem_id="drag-points")
+                with gr.Row():
+                    drag_seed = gr.Number(value=0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed")
+                    drag_steps = gr.Number(value=DEFAULT_DRAG_STEPS, precision=0, minimum=0, maximum=MAX_DRAG_STEPS,
+                                           label="Steps (at most)")
+                drag_latents = gr.File(label="…or drag these latents (.npz; a projection lands here)",
+                                       file_types=[".npz"], type="filepath")
+                with gr.Row():
+                    drag_show = gr.Button("Show the image / reset points")
+                    run_drag = gr.Button("Start", variant="primary")
+                    stop_drag = gr.Button("Stop", variant="stop")
+            with gr.Column():
+                drag_result = gr.Image(label="Dragged (tracked handles red, targets blue)", type="filepath",
+                                       format="png", height=320, buttons=["download"])
+                drag_info = gr.Markdown(elem_id="drag-info")
+                drag_npz = gr.File(label="Dragged latent (.npz)")
+
     with gr.Tab("Text edit"):
         with gr.Row():
             with gr.Column():
@@ -548,6 +604,13 @@ with gr.Blocks(title="StyleGAN Studio", delete_cache=(600, 3600)) as demo:  # Gr
                                                     class_idx, text_latents], [text_image, text_info, text_npz],
                                 api_name="text_edit", **TEXT)
     stop_text.click(None, None, None, cancels=[text_event])
+    drag_show.click(drag_start, model + [drag_seed, psi, class_idx, drag_latents], [drag_image, drag_points],
+                    api_visibility="private", **QUICK)
+    drag_image.select(add_point, model + [drag_points, drag_seed, psi, class_idx, drag_latents], [drag_image, drag_points],
+                      api_visibility="private", **QUICK)
+    drag_event = run_drag.click(drag, model + [drag_points, drag_seed, psi, class_idx, drag_latents, drag_steps],
+                                [drag_result, drag_info, drag_npz], api_name="drag", **DRAG)
+    stop_drag.click(None, None, None, cancels=[drag_event])
     for button, slot in ((to_a, slot_a), (to_b, slot_b), (to_c, slot_c)):
         button.click(lambda f: f, [proj_npz], [slot], api_visibility="private", **QUICK)
     run_morph.click(morph, model + [slot_a, slot_b, morph_frames, morph_fps], [morph_video, morph_info],

@@ -68,6 +68,7 @@ class DragState:
     targets: list
     distance: float                     # the largest handle-to-target distance, pixels
     done: bool = False
+    total: int = 0                      # the step limit
 
     @property
     def steps(self) -> int:
@@ -211,7 +212,7 @@ def drag_steps(G, ws: torch.Tensor, handles: Sequence, targets: Sequence, mask=N
         distance = float((targets_t - handles_t).norm(dim=1).max())
         done = distance <= o.stop_distance or step == o.steps
         yield DragState(step, whole().detach().clone(), images.detach(), handles_t.tolist(), targets_t.tolist(),
-                        distance, done)
+                        distance, done, o.steps)
         if done:
             return
         loss = motion_loss(feats, handles_t, targets_t, o.r1, feats0, mask, o.lambda_mask)

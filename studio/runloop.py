@@ -51,7 +51,8 @@ class RunLoop:
                 if state.done:
                     break
                 if now - start > self.limit:
-                    self.note = f"stopped after {self.limit:.0f} s at step {state.step} of {state.steps}"
+                    total = getattr(state, "total", None) or state.steps
+                    self.note = f"stopped after {self.limit:.0f} s at step {state.step} of {total}"
                     break
                 show = now - last_preview >= PREVIEW_SECONDS or state.step == 1
                 if show:

@@ -29,6 +29,7 @@ from .companions import ModelCompanions
 from .errors import StudioError
 from .runloop import PREVIEW_SECONDS, projection_time_limit  # noqa: F401  (the page's names)
 from .tasks.directions import DIRECTION_METHODS, NUM_COMPONENTS, DirectionEdit, Directions, StyleSpace
+from .tasks.drag import MAX_DRAG_STEPS, MAX_POINTS, Drag, DragUpdate
 from .tasks.generate import MAX_FRAMES, MAX_GRID, MAX_MIX_SEEDS, Gallery, Generate, Interpolate, StyleMixing, WalkFrame
 from .tasks.project import MAX_ENCODER_ITERATIONS, MAX_PROJECTION_STEPS, RECIPES, Image2StyleGAN, Project, ProjectUpdate
 from .tasks.text_edit import MAX_PROMPT, MAX_TEXT_STEPS, TEXT_METHODS, TextEdit, TextEditUpdate
@@ -38,7 +39,8 @@ PSI_RANGE = (-1.0, 1.5)
 
 __all__ = ["Workspace", "Gallery", "WalkFrame", "DirectionEdit", "ProjectUpdate", "TextEditUpdate", "NOISE_MODES",
            "DIRECTION_METHODS", "NUM_COMPONENTS", "MAX_FRAMES", "MAX_GRID", "MAX_MIX_SEEDS", "RECIPES",
-           "MAX_PROJECTION_STEPS", "MAX_ENCODER_ITERATIONS", "TEXT_METHODS", "MAX_TEXT_STEPS", "MAX_PROMPT", "PSI_RANGE"]
+           "MAX_PROJECTION_STEPS", "MAX_ENCODER_ITERATIONS",
+           "MAX_DRAG_STEPS", "MAX_POINTS", "DragUpdate", "TEXT_METHODS", "MAX_TEXT_STEPS", "MAX_PROMPT", "PSI_RANGE"]
 
 
 def _to_cpu(value):
@@ -69,6 +71,7 @@ class Workspace:
         self.directions_task, self.stylespace_task = Directions(self), StyleSpace(self)
         self.project_task, self.image2stylegan_task = Project(self), Image2StyleGAN(self)
         self.text_edit_task = TextEdit(self)
+        self.drag_task = Drag(self)
 
     # --- what the model is --------------------------------------------------------------
 
@@ -278,6 +281,10 @@ class Workspace:
 
     def relevance_estimate(self, clip) -> tuple:
         return self.text_edit_task.relevance_estimate(clip)
+
+    def drag(self, points, seed=0, psi=0.7, class_idx=None, latents=None, steps=None,
+             time_limit: Optional[float] = None) -> Iterator[DragUpdate]:
+        return self.drag_task.run(points, seed, psi, class_idx, latents, steps, time_limit)
 
     # --- files --------------------------------------------------------------------------
 

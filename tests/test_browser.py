@@ -108,3 +108,24 @@ def test_bad_input_shows_a_message_not_a_trace(page, shots):
     assert page.get_by_text("Traceback").count() == 0
     page.screenshot(path=os.path.join(shots, "5-error.png"), full_page=True)
     box.fill("0-7")
+
+
+def test_drag_tab_places_points_by_clicking_and_drags(page, shots):
+    import json
+    page.get_by_role("tab", name="Drag").click()
+    page.get_by_role("button", name="Show the image / reset points").click()
+    image = page.locator("#drag-image img")
+    image.first.wait_for(timeout=60_000)
+    box = image.first.bounding_box()
+    points = page.locator("#drag-points textarea, #drag-points input").first
+    for fx, fy in ((0.5, 0.62), (0.58, 0.62)):  # a handle, then its target
+        before = points.input_value()
+        image.first.click(position={"x": box["width"] * fx, "y": box["height"] * fy})
+        page.wait_for_function("([el, old]) => el.value !== old", arg=[points.element_handle(), before], timeout=30_000)
+    pairs = json.loads(points.input_value())
+    assert len(pairs) == 1 and len(pairs[0]) == 4 and pairs[0][2] > pairs[0][0], pairs
+    page.get_by_role("button", name="Start").click()
+    try:
+        page.locator("#drag-info").get_by_text("farthest handle").wait_for(timeout=120_000)
+    finally:
+        page.screenshot(path=os.path.join(shots, "8-drag.png"), full_page=True)

@@ -80,3 +80,22 @@ def test_stylegan3_and_bad_points():
         drag(G3, ws, [(10, 40)], [(14, 12)])
     with pytest.raises(ValueError, match="one target for each handle"):
         drag(G3, ws, [(10, 10), (3, 3)], [(14, 12)])
+
+
+def test_the_drag_tab_in_the_studio():
+    from studio import Studio, StudioError
+    w = Studio().workspace("avataaars-64")
+    updates = list(w.drag("[[32, 40, 36, 40]]", seed=1, steps=40))
+    last = updates[-1]
+    assert last.done and last.ws.shape == (1, w.num_ws, w.G.w_dim) and last.image.size == (256, 256)
+    assert "farthest handle" in last.note
+    assert w.drag_task.add_point("[]", 130, 162) == "[[32, 40]]"
+    assert w.drag_task.add_point("[[32, 40]]", 146, 160) == "[[32, 40, 36, 40]]"
+    assert w.drag_task.canvas(1, points="[[32, 40, 36, 40], [10, 10]]").size == (256, 256)
+    for points, message in (("", "click a handle"), ("[[1, 2, 3]]", "each pair"), ("{", "JSON list"),
+                            ("[[1, 2, 300, 4]]", "pixel coordinates from 0 to 63"),
+                            (str([[1, 1, 2, 2]] * 17), "at most 16"), ('[["a", 1, 2, 3]]', "point coordinate")):
+        with pytest.raises(StudioError, match=message):
+            list(w.drag(points, seed=1))
+    with pytest.raises(StudioError, match="steps must be"):
+        list(w.drag("[[1, 1, 2, 2]]", steps=5000))

@@ -348,6 +348,8 @@ NUMERIC_CASES = [  # endpoint, the arguments after the model, index of the field
     ("text_edit", ["smiling", "", "global (fast)", 4, 0.1, 10, 0, 0.7, 0, None], 3, "α (strength)"),
     ("text_edit", ["smiling", "", "global (fast)", 4, 0.1, 10, 0, 0.7, 0, None], 4, "β (disentanglement threshold)"),
     ("text_edit", ["smiling", "", "optimization", 4, 0.1, 10, 0, 0.7, 0, None], 5, "steps"),
+    ("drag", ["[[32, 40, 36, 40]]", 1, 0.7, 0, None, 10], 1, "seed"),
+    ("drag", ["[[32, 40, 36, 40]]", 1, 0.7, 0, None, 10], 5, "steps"),
     ("text_edit", ["smiling", "", "optimization", 4, 0.1, 10, 0, 0.7, 0, None], 6, "seed"),
 ]
 

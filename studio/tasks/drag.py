@@ -1,0 +1,145 @@
+"""Drag (DragGAN, editing/drag.py): handle -> target points on the page's current latent, with a
+preview every second showing the tracked points."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Iterator, Optional
+
+import PIL.Image
+import PIL.ImageDraw
+import torch
+
+from editing.drag import drag_steps
+from ops.images import to_pil
+
+from .. import inputs
+from ..errors import StudioError
+from ..runloop import RunLoop
+from . import Task
+
+MAX_POINTS = 16          # handle -> target pairs in one drag
+MAX_DRAG_STEPS = 1000
+DEFAULT_DRAG_STEPS = 200
+
+
+@dataclass
+class DragUpdate:
+    step: int
+    steps: int
+    image: Optional[PIL.Image.Image]    # the current image with handles (red), targets (blue) and arrows
+    note: str = ""
+    done: bool = False
+    ws: Optional[torch.Tensor] = None
+
+
+def parse_points(text) -> list[tuple[tuple[float, float], tuple[float, float]]]:
+    """Points as JSON: [[hx, hy, tx, ty], ...] or [{"handle": [x, y], "target": [x, y]}, ...]."""
+    text = inputs.text(text, "points", 4000).strip()
+    if not text:
+        raise StudioError("points: click a handle on the image, then where it should go")
+    try:
+        raw = json.loads(text)
+    except ValueError:
+        raise StudioError('points: a JSON list such as [[30, 40, 36, 40]] (handle x, y, target x, y)') from None
+    if not isinstance(raw, list) or not raw:
+        raise StudioError("points: a non-empty JSON list of handle -> target pairs")
+    if len(raw) > MAX_POINTS:
+        raise StudioError(f"points: at most {MAX_POINTS} handle -> target pairs")
+    pairs = []
+    for item in raw:
+        if isinstance(item, dict):
+            item = list(item.get("handle") or []) + list(item.get("target") or [])
+        if not isinstance(item, list) or len(item) != 4:
+            raise StudioError("points: each pair is [handle x, handle y, target x, target y]")
+        values = [inputs.number(v, "point coordinate", -1e6, 1e6) for v in item]
+        pairs.append(((values[0], values[1]), (values[2], values[3])))
+    return pairs
+
+
+def _flat(points) -> list:
+    """The numbers of a points text, pairs flattened (a partial last pair kept); [] for nonsense."""
+    try:
+        raw = json.loads(points or "[]")
+        flat = [float(v) for item in raw for v in item]
+    except (ValueError, TypeError):
+        return []
+    return [int(v) if v == int(v) else v for v in flat if v == v and abs(v) < 1e6]
+
+
+def draw_points(image: PIL.Image.Image, handles, targets, scale: int = 1) -> PIL.Image.Image:
+    """The image enlarged by `scale` with each handle (red), its target (blue) and an arrow between."""
+    image = image.convert("RGB").resize((image.width * scale, image.height * scale), PIL.Image.NEAREST)
+    d = PIL.ImageDraw.Draw(image)
+    r = max(2, scale)
+    for (hx, hy), (tx, ty) in zip(handles, targets):
+        h = ((hx + 0.5) * scale, (hy + 0.5) * scale)
+        t = ((tx + 0.5) * scale, (ty + 0.5) * scale)
+        d.line([h, t], fill=(255, 255, 255), width=max(1, scale // 2))
+        d.ellipse([h[0] - r, h[1] - r, h[0] + r, h[1] + r], fill=(230, 40, 40))
+        d.ellipse([t[0] - r, t[1] - r, t[0] + r, t[1] + r], fill=(40, 90, 230))
+    return image
+
+
+class Drag(Task):
+    def scale(self) -> int:
+        """How much the page enlarges the image (to about 256 px) for placing points."""
+        return max(1, 256 // self.G.img_resolution)
+
+    def canvas(self, seed=0, psi=0.7, class_idx=None, latents=None, points="[]") -> PIL.Image.Image:
+        """The current latent's image, enlarged, with the points placed so far (a handle without
+        its target yet is drawn alone)."""
+        from editing.generate import synthesize
+        ws = self.w.text_edit_task.start_latent(seed, psi, class_idx, latents)
+        image = to_pil(synthesize(self.G, ws, self.w.noise(None)))[0]
+        flat = _flat(points)
+        pairs = [flat[i:i + 4] for i in range(0, len(flat) - len(flat) % 4, 4)]
+        picture = draw_points(image, [p[:2] for p in pairs], [p[2:] for p in pairs], self.scale())
+        if len(flat) % 4:
+            d, (x, y), r = PIL.ImageDraw.Draw(picture), flat[-2:], max(2, self.scale())
+            c = ((x + 0.5) * self.scale(), (y + 0.5) * self.scale())
+            d.ellipse([c[0] - r, c[1] - r, c[0] + r, c[1] + r], fill=(230, 40, 40))
+        return picture
+
+    def add_point(self, points, x, y) -> str:
+        """Points after a click at (x, y) of the enlarged image: the next handle, or its target."""
+        flat = _flat(points)[: 4 * MAX_POINTS - 1]
+        s, hi = self.scale(), self.G.img_resolution - 1
+        flat += [min(hi, max(0, int(x) // s)), min(hi, max(0, int(y) // s))]
+        return json.dumps([flat[i:i + 4] for i in range(0, len(flat), 4)])
+
+    def run(self, points, seed=0, psi=0.7, class_idx=None, latents=None, steps=None,
+            time_limit: Optional[float] = None) -> Iterator[DragUpdate]:
+        """Drag the page's current latent (uploaded .npz, else a seed's W+) so each handle moves to
+        its target; previews at most once a second; Stop (closing the iteration) stops."""
+        pairs = parse_points(points)
+        steps = DEFAULT_DRAG_STEPS if steps is None or steps == "" else \
+            (inputs.integer(steps, "steps", 0, MAX_DRAG_STEPS) or DEFAULT_DRAG_STEPS)
+        ws = self.w.text_edit_task.start_latent(seed, psi, class_idx, latents)
+        scale = max(1, 256 // self.G.img_resolution)
+        try:
+            run = drag_steps(self.G, ws, [p for p, _ in pairs], [t for _, t in pairs], steps=steps,
+                             noise_mode=self.w.noise(None))
+            first = next(run)
+        except ValueError as e:
+            raise StudioError(f"points: {e}") from None
+
+        def picture(state):
+            return draw_points(to_pil(state.images.clamp(-1, 1))[0], state.handles, state.targets, scale)
+
+        note = f"dragging {len(pairs)} point{'s' if len(pairs) > 1 else ''}"
+        yield DragUpdate(0, steps, picture(first), note)
+        state = first
+        if not first.done:
+            with RunLoop(run, time_limit) as loop:
+                for state, show in loop:
+                    yield DragUpdate(state.step, steps, picture(state) if show else None,
+                                     f"{note}: step {state.step}, {state.distance:.1f} px to go")
+            state = loop.state or state
+            if loop.note:
+                note += "; " + loop.note
+        else:
+            run.close()
+        summary = (f"{note}: {state.step} steps, the farthest handle {state.distance:.1f} px from its target"
+                   + (" (reached)" if state.distance <= 1.0 else ""))
+        yield DragUpdate(state.step, steps, picture(state), summary, True, state.ws)
