@@ -78,6 +78,10 @@ class ModelCompanions:
         from stylegan.hub import hub_reachable
         return "downloads on first use" if hub_reachable() else "cannot be had here (no internet, not downloaded)"
 
+    def available(self, spec: CompanionSpec) -> bool:
+        """Here, or downloadable now (not: offline and not downloaded, or missing from its folder)."""
+        return self._state(spec).startswith(("here", "downloads"))
+
     def status(self) -> list[Status]:
         return [Status(s.kind, s.name, self._where(s), self._state(s), WHAT_IT_ADDS[s.kind]) for s in self.manifest.specs]
 

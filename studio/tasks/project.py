@@ -57,16 +57,9 @@ class Project(Task):
         if self.w.given.get("encoder") is not None:
             return "hybrid"
         spec = self.w.companions.spec("encoder")
-        if spec is not None and "cannot" not in self.w.companions._state(spec):
+        if spec is not None and self.w.companions.available(spec):
             return "hybrid"
         return "nvidia"
-
-    def encoder_note(self) -> str:
-        enc = self.w.given.get("encoder")
-        spec = self.w.companions.spec("encoder")
-        if enc is None and spec is not None:
-            return f"encoder: {spec.name} ({spec.format})"
-        return ""
 
     def prepare_image(self, path, align=None) -> tuple[PIL.Image.Image, str]:
         """An uploaded image, read and checked (studio.uploads), FFHQ-aligned when asked (default:
