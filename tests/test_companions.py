@@ -268,3 +268,20 @@ def test_in_a_browser(app, tmp_path):
         finally:
             page.screenshot(path=str(tmp_path / "declared.png"), full_page=True)
             browser.close()
+
+
+def test_global_directions_for_another_clip_are_refused_with_a_message(tmp_path):
+    """StyleCLIP's 512-wide directions with the embedded 128-wide CLIP: a message, not a crash."""
+    from companions import Manifest
+    from studio import StudioError, Workspace
+    from studio.companions import ModelCompanions
+    folder = os.path.join(FIXTURES, "dir-styleclip")
+    manifest = Manifest.parse({"relevance": [{"name": "styleclip", "format": "styleclip", "files": {
+        "s_mean_std": {"path": "S_mean_std"}, "fs3": {"path": "fs3.npy"}}}]}, root=folder)
+    from companions.clip import load_clip
+    clip = load_clip(os.path.join(ROOT, "checkpoints", "avataaars64", "clip"))
+    w = Workspace(stylegan.load_file(os.path.join(E4E, "decoder.pt")), "x", companions=ModelCompanions(manifest),
+                  clip_loader=lambda: clip)
+    assert "global (exact)" in w.text_methods()
+    with pytest.raises(StudioError, match="CLIP of 512 dimensions"):
+        list(w.text_edit("smiling", method="global (exact)"))

@@ -123,6 +123,10 @@ class TextEdit(Task):
                 raise StudioError("exact global directions need StyleCLIP's precomputation for this model and this CLIP "
                                   "(python -m training.precompute_relevance; hours on a GPU for FFHQ-sized models): "
                                   "use global (fast)")
+            width = (relevance.basis if relevance.basis is not None else relevance.directions).shape[1]
+            if width != clip.encode_texts([""]).shape[1]:
+                raise StudioError(f"these global directions were made with a CLIP of {width} dimensions, not this "
+                                  f"model's CLIP ({clip.name}): declare the CLIP they were made with")
             try:
                 edit = te.global_edit(self.G, ws, prompt, neutral, alpha, beta, relevance, clip=clip,
                                       noise_mode=w.noise(None))
