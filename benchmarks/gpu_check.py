@@ -96,9 +96,9 @@ def optimisations(m, G, w, clip, photo, steps, report):
     m.run("fast relevance, 2 images x 16 probes, 8 batched",
           lambda: te.relevance_fast(G, clip, images=2, probes=16, batch=1, probe_batch=8))
     rel = te.relevance_fast(G, clip, images=2, probes=8, batch=1)
-    ws = w.text_edit_task.start_latent(1)
+    ws = w.start_latent(1)
     m.run("global edit (relevance known)", lambda: te.global_edit(G, ws, "smiling", relevance=rel, clip=clip))
-    ws8 = w.text_edit_task.start_latent(1).repeat(8, 1, 1)
+    ws8 = w.start_latent(1).repeat(8, 1, 1)
     m.run("synthesis batch 8, bf16 compute", lambda: G.synthesis(ws8, noise_mode="const", compute_dtype=torch.bfloat16))
     m.run("synthesis batch 8, fp32", lambda: synthesize(G, ws8))
     m.run(f"project nvidia, {steps} steps, bf16 autocast",

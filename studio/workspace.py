@@ -20,7 +20,7 @@ import torch
 from editing import MAX_SEED
 from editing import projection as proj
 from editing.generate import MAX_IMAGES, load_latents, parse_seeds, save_latents
-from editing.latents import PRESETS, mixing_preset, preset_label
+from editing.latents import PRESETS, mixing_preset, preset_label, seeds_to_ws
 from editing.stylespace import style_layers
 from ops.memo import Memo
 
@@ -170,6 +170,13 @@ class Workspace:
         except ValueError as e:
             raise StudioError(str(e)) from None
         return ws.to(self.device)
+
+    def start_latent(self, seed=0, psi=0.7, class_idx=None, latents=None) -> torch.Tensor:
+        """The page's current latent: an uploaded .npz (a projection, an earlier edit), else a seed's W+."""
+        if latents:
+            return self.latents(latents)[:1]
+        seed = inputs.integer(seed, "seed", 0, MAX_SEED)
+        return seeds_to_ws(self.G, [seed], self.psi(psi), class_idx=self.class_index(class_idx))
 
     # --- cached analyses ----------------------------------------------------------------
 

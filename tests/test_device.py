@@ -134,7 +134,7 @@ def test_projection_recipes(embedded, vgg, strict, photo, tmp_path, recipe):
 def test_what_to_do_with_projections(embedded, strict, tmp_path):
     paths = []
     for i in range(3):
-        ws = embedded.text_edit_task.start_latent(seed=i)
+        ws = embedded.start_latent(seed=i)
         paths.append(embedded.save_latents(str(tmp_path / f"{i}.npz"), ws))
     frames = list(embedded.morph(str(tmp_path / "m.mp4"), paths[0], paths[1], frames=3))
     assert frames[-1].path
@@ -161,7 +161,7 @@ def test_global_edit_with_a_computed_relevance(embedded, strict):
     G, clip = embedded.G, embedded.clip()
     rel = relevance_fast(G, clip, images=2, batch=1, probes=4)
     assert rel.std.device.type == "cpu"
-    ws = embedded.text_edit_task.start_latent(seed=1)
+    ws = embedded.start_latent(seed=1)
     edit = global_edit(G, ws, "smiling", relevance=rel, clip=clip)
     assert edit.images.device.type == "meta"
     from editing.text_edit import relevance_exact

@@ -68,16 +68,25 @@ def _flat(points) -> list:
 
 
 def draw_points(image: PIL.Image.Image, handles, targets, scale: int = 1) -> PIL.Image.Image:
-    """The image enlarged by `scale` with each handle (red), its target (blue) and an arrow between."""
+    """The image enlarged by `scale` with each handle (red), its target (blue) and a line between;
+    a handle past the last target (placed, its target not yet) is drawn alone."""
     image = image.convert("RGB").resize((image.width * scale, image.height * scale), PIL.Image.NEAREST)
     d = PIL.ImageDraw.Draw(image)
     r = max(2, scale)
-    for (hx, hy), (tx, ty) in zip(handles, targets):
-        h = ((hx + 0.5) * scale, (hy + 0.5) * scale)
-        t = ((tx + 0.5) * scale, (ty + 0.5) * scale)
-        d.line([h, t], fill=(255, 255, 255), width=max(1, scale // 2))
-        d.ellipse([h[0] - r, h[1] - r, h[0] + r, h[1] + r], fill=(230, 40, 40))
-        d.ellipse([t[0] - r, t[1] - r, t[0] + r, t[1] + r], fill=(40, 90, 230))
+
+    def centre(p):
+        return (p[0] + 0.5) * scale, (p[1] + 0.5) * scale
+
+    def dot(c, colour):
+        d.ellipse([c[0] - r, c[1] - r, c[0] + r, c[1] + r], fill=colour)
+
+    for i, handle in enumerate(handles):
+        h = centre(handle)
+        if i < len(targets):
+            t = centre(targets[i])
+            d.line([h, t], fill=(255, 255, 255), width=max(1, scale // 2))
+            dot(t, (40, 90, 230))
+        dot(h, (230, 40, 40))
     return image
 
 
@@ -90,16 +99,12 @@ class Drag(Task):
         """The current latent's image, enlarged, with the points placed so far (a handle without
         its target yet is drawn alone)."""
         from editing.generate import synthesize
-        ws = self.w.text_edit_task.start_latent(seed, psi, class_idx, latents)
+        ws = self.w.start_latent(seed, psi, class_idx, latents)
         image = to_pil(synthesize(self.G, ws, self.w.noise(None)))[0]
         flat = _flat(points)
         pairs = [flat[i:i + 4] for i in range(0, len(flat) - len(flat) % 4, 4)]
-        picture = draw_points(image, [p[:2] for p in pairs], [p[2:] for p in pairs], self.scale())
-        if len(flat) % 4:
-            d, (x, y), r = PIL.ImageDraw.Draw(picture), flat[-2:], max(2, self.scale())
-            c = ((x + 0.5) * self.scale(), (y + 0.5) * self.scale())
-            d.ellipse([c[0] - r, c[1] - r, c[0] + r, c[1] + r], fill=(230, 40, 40))
-        return picture
+        handles = [p[:2] for p in pairs] + ([flat[-2:]] if len(flat) % 4 else [])
+        return draw_points(image, handles, [p[2:] for p in pairs], self.scale())
 
     def add_point(self, points, x, y) -> str:
         """Points after a click at (x, y) of the enlarged image: the next handle, or its target."""
@@ -115,7 +120,7 @@ class Drag(Task):
         pairs = parse_points(points)
         steps = DEFAULT_DRAG_STEPS if steps is None or steps == "" else \
             (inputs.integer(steps, "steps", 0, MAX_DRAG_STEPS) or DEFAULT_DRAG_STEPS)
-        ws = self.w.text_edit_task.start_latent(seed, psi, class_idx, latents)
+        ws = self.w.start_latent(seed, psi, class_idx, latents)
         scale = max(1, 256 // self.G.img_resolution)
         try:
             run = drag_steps(self.G, ws, [p for p, _ in pairs], [t for _, t in pairs], steps=steps,

@@ -8,9 +8,7 @@ from typing import Iterator, Optional
 import PIL.Image
 import torch
 
-from editing import MAX_SEED
 from editing.generate import synthesize
-from editing.latents import seeds_to_ws
 from ops.images import image_grid
 
 from .. import inputs
@@ -57,14 +55,6 @@ class TextEdit(Task):
         return bool(relevance_file(self.G, "exact")) or any(
             s.format == "styleclip" or s.name == "exact" for s in self.w.companions.declared("relevance"))
 
-    def start_latent(self, seed=0, psi=0.7, class_idx=None, latents=None) -> torch.Tensor:
-        """The page's current latent: an uploaded .npz (a projection, an earlier edit), else a seed's W+."""
-        w = self.w
-        if latents:
-            return w.latents(latents)[:1]
-        seed = inputs.integer(seed, "seed", 0, MAX_SEED)
-        return seeds_to_ws(self.G, [seed], w.psi(psi), class_idx=w.class_index(class_idx))
-
     def keep_attributes(self, prompt: str, images: torch.Tensor):
         """The identity-keeping term: the attribute classifier's readings of every attribute the
         prompt does not name (by the classifier's vocabulary) stay as they were (KL divergence);
@@ -105,7 +95,7 @@ class TextEdit(Task):
         else:
             steps = 300 if steps is None or steps == "" else (inputs.integer(steps, "steps", 0, MAX_TEXT_STEPS) or 300)
         c = w.class_index(class_idx)
-        ws = self.start_latent(seed, psi, c, latents)
+        ws = w.start_latent(seed, psi, c, latents)
         clip = self.clip()
         before = synthesize(self.G, ws)
         if method.startswith("global"):
