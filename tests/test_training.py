@@ -43,6 +43,17 @@ def test_steps_give_finite_losses_and_update_weights(tmp_path, images):
     assert not torch.equal(t.G_ema.mapping.w_avg, torch.zeros_like(t.G_ema.mapping.w_avg))  # w_avg tracked and copied
 
 
+def test_discriminator_warmup_leaves_the_generator_alone(tmp_path, images):
+    t = Trainer(tiny_config(tmp_path, d_warmup_kimg=0.008), images=images)  # 2 steps of batch 4
+    g, ema, d = params(t.G.synthesis), params(t.G_ema.synthesis), params(t.D)
+    t.train_step(), t.train_step()
+    assert all(torch.equal(g[k], v) for k, v in t.G.synthesis.state_dict().items())
+    assert all(torch.equal(ema[k], v) for k, v in t.G_ema.synthesis.state_dict().items())
+    assert any(not torch.equal(d[k], v) for k, v in t.D.state_dict().items())
+    t.train_step()  # warm-up over: G moves
+    assert any(not torch.equal(g[k], v) for k, v in t.G.synthesis.state_dict().items())
+
+
 @pytest.mark.parametrize("bf16", [False, True])
 def test_resume_is_exact(tmp_path, images, bf16):
     straight = Trainer(tiny_config(tmp_path / "a", bf16=bf16, augment="color,translation,cutout"), images=images)

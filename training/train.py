@@ -57,6 +57,8 @@ class TrainConfig:
     style_mixing_prob: float = 0.9
     init: str = ""                      # Start G and its EMA from this generator (a Hub-native folder of the
                                         # same size, e.g. the shipped model); D starts fresh.
+    d_warmup_kimg: float = 0.0          # Train D alone (G and its EMA frozen) for the first this many kimg: a
+                                        # fresh D against a trained G otherwise sits at chance while G drifts.
     balance: float = 0.0                # Oversample rare attribute classes: 0 = the data as drawn, 1 = every
                                         # class of the rarest-served attribute equally often (see class_weights).
     augment: str = ""                   # DiffAugment policy ("color,translation,cutout"); "" = none.
@@ -211,14 +213,17 @@ class Trainer:
         real = from_uint8(self.images[np.sort(batch_indices(len(self.images), cfg.batch, cfg.seed, step, self.p))])
         stats = {}
 
-        # G: non-saturating loss through D (D's weights get no update here).
+        # G: non-saturating loss through D (D's weights get no update here). During D's warm-up the
+        # loss is only measured.
+        warmup = self.nimg < cfg.d_warmup_kimg * 1000
         self.D.requires_grad_(False)
         z = torch.randn([cfg.batch, cfg.z_dim], generator=gen)
-        with self.autocast():
+        with self.autocast(), torch.set_grad_enabled(not warmup):
             loss_G, _ = self.loss.generator_loss(z, gen)
-        self.opt_G.zero_grad(set_to_none=True)
-        loss_G.backward()
-        self.opt_G.step()
+        if not warmup:
+            self.opt_G.zero_grad(set_to_none=True)
+            loss_G.backward()
+            self.opt_G.step()
         self.D.requires_grad_(True)
 
         # D: logistic loss, with lazy R1 every r1_interval steps.
