@@ -19,6 +19,7 @@ from editing import MAX_SEED  # noqa: E402
 from editing.generate import parse_seeds  # noqa: E402
 from editing.latents import PRESETS  # noqa: E402
 from editing.projection import RECIPES as RECIPE_STEPS  # noqa: E402
+from editing.pti import PTI_STEPS  # noqa: E402
 from studio import Networks, Studio, public_message, scrub  # noqa: E402
 from studio.tasks.drag import DEFAULT_DRAG_STEPS  # noqa: E402
 from studio.workspace import (  # noqa: E402
@@ -160,8 +161,10 @@ def direction_seconds(choice, text, upload, seed, method, *_, **__):  # an attri
 
 
 def project_seconds(choice, text, upload, image, align, recipe, steps, seed, make_video, *_, **__):
-    n = _int(steps) or RECIPE_STEPS.get(recipe, RECIPE_STEPS["nvidia"]).steps
-    n = min(n, MAX_PROJECTION_STEPS)
+    if recipe == "pti":  # the pivot (at most nvidia's 1000 steps), then the tuning
+        n = RECIPE_STEPS["nvidia"].steps + min(_int(steps) or PTI_STEPS, MAX_PROJECTION_STEPS)
+    else:
+        n = min(_int(steps) or RECIPE_STEPS.get(recipe, RECIPE_STEPS["nvidia"]).steps, MAX_PROJECTION_STEPS)
     return gpu_seconds(studio, (choice, text, upload), images=3 + (100 if make_video else 0), steps=n)
 
 
@@ -212,6 +215,7 @@ def model_info(choice, text, upload):
             gr.update(choices=w.recipes(), value=w.default_recipe()), gr.update(value=w.faces),
             gr.update(maximum=w.num_ws, value=w.presets()["middle"][0] if w.presets()["middle"] else 0),
             gr.update(choices=w.text_methods()),
+            gr.update(choices=w.inspect_task.layers(), value=w.inspect_task.default_layer()),
             w.describe() + ("\n\n" + w.describe_companions() if w.describe_companions() else ""))
 
 
@@ -265,7 +269,7 @@ def interpolate(choice, text, upload, seeds, frames_per_key, fps, rows, cols, lo
 def direction(choice, text, upload, seed, method, index, attribute, strength, first, last, psi, class_idx, latents):
     w = studio.workspace(choice, text, upload)
     edit = w.direction(seed, method, index, attribute, strength, first, last, psi, class_idx, latents)
-    return png(edit.strip, "direction.png"), w.save_latents(studio.files.path("edited_latents.npz"), edit.ws), edit.note
+    return png(edit.strip, "direction.png"), w.save_latents(studio.files.path("edited_latents.npz"), edit.ws, tuned=edit.tuned), edit.note
 
 
 @handler(gpu=seconds(images=2))
@@ -283,7 +287,7 @@ def project(choice, text, upload, image, align, recipe, steps, seed, make_video,
     for u in w.project(image, recipe, steps, align, seed, video_path, class_idx=class_idx, iterations=iterations):
         progress((u.step, u.steps), desc="projecting")
         if u.done:
-            npz = w.save_latents(studio.files.path("projection.npz"), u.ws, noise=u.noise)
+            npz = w.save_latents(studio.files.path("projection.npz"), u.ws, noise=u.noise, tuned=u.tuned)
             yield png(u.target, "target.png"), png(u.preview, "projection.png"), u.note, npz, u.video, npz, npz, npz, npz
         elif u.preview is not None:  # at most one a second; between them the loop runs on
             last = u.history[-1] if u.history else {}
@@ -300,27 +304,36 @@ def text_edit(choice, text, upload, prompt, neutral, method, alpha, beta, steps,
     for u in w.text_edit(prompt, neutral, method, alpha, beta, steps, seed, psi, class_idx, latents):
         progress((u.step, u.steps), desc=u.note if u.image is None and u.note and not u.done else "editing")
         if u.done:
-            yield png(u.image, "text_edit.png"), u.note, w.save_latents(studio.files.path("text_edit.npz"), u.ws, styles=u.styles)
+            yield png(u.image, "text_edit.png"), u.note, w.save_latents(studio.files.path("text_edit.npz"), u.ws, styles=u.styles,
+                                                                   tuned=u.tuned)
         elif u.image is not None:
             yield png(u.image, "preview.png"), f"step {u.step} of {u.steps}", gr.skip()
 
 
 @handler(gpu=drag_seconds)
-def drag(choice, text, upload, points, seed, psi, class_idx, latents, steps, progress=gr.Progress()):
+def drag(choice, text, upload, points, seed, psi, class_idx, latents, steps, mask=None, progress=gr.Progress()):
     w = studio.workspace(choice, text, upload)
-    for u in w.drag(points, seed, psi, class_idx, latents, steps):
+    for u in w.drag(points, seed, psi, class_idx, latents, steps, mask=mask):
         progress((u.step, u.steps), desc="dragging")
         if u.done:
-            yield png(u.image, "drag.png"), u.note, w.save_latents(studio.files.path("drag.npz"), u.ws)
+            yield png(u.image, "drag.png"), u.note, w.save_latents(studio.files.path("drag.npz"), u.ws, tuned=u.tuned)
         elif u.image is not None:
             yield png(u.image, "preview.png"), u.note, gr.skip()
 
 
+@handler(gpu=seconds(images=1))
+def look_inside(choice, text, upload, seed, psi, class_idx, latents, layer, channel, tx, ty, rotate):
+    look = studio.workspace(choice, text, upload).inspect(seed, psi, class_idx, latents, layer, channel, (tx, ty), rotate)
+    return png(look.image, "look_inside.png"), look.note
+
+
 @handler
 def drag_start(choice, text, upload, seed, psi, class_idx, latents):
-    """The image to place points on (the page's current latent, enlarged), and no points."""
+    """The image to place points on (the page's current latent, enlarged), no points, and the
+    same image under an empty mask layer to paint on."""
     w = studio.workspace(choice, text, upload)
-    return png(w.drag_task.canvas(seed, psi, class_idx, latents), "drag_start.png"), "[]"
+    image = png(w.drag_task.canvas(seed, psi, class_idx, latents), "drag_start.png")
+    return image, "[]", {"background": image, "layers": [], "composite": image}
 
 
 @handler
@@ -473,7 +486,9 @@ with gr.Blocks(title="StyleGAN Studio", delete_cache=(600, 3600)) as demo:  # Gr
                 align = gr.Checkbox(value=False, label="Align the face first (FFHQ crop; face models)")
                 recipe = gr.Radio(list(RECIPES), value="hybrid", label="Recipe")
                 gr.Markdown("**encoder**: one pass, instant · **hybrid**: encoder start + 100 steps · "
-                            "**nvidia**: W, 1000 steps · **image2stylegan**: W+, 5000 steps")
+                            "**nvidia**: W, 1000 steps · **image2stylegan**: W+, 5000 steps · "
+                            "**pti**: the best of those as a pivot, then 350 steps tuning a copy of the generator "
+                            "(closest; edits of the result use the tuned copy; steps = tuning steps)")
                 with gr.Row():
                     proj_steps = gr.Number(value=0, precision=0, minimum=0, maximum=MAX_PROJECTION_STEPS,
                                            label="Steps (0: the recipe's)")
@@ -539,6 +554,10 @@ with gr.Blocks(title="StyleGAN Studio", delete_cache=(600, 3600)) as demo:  # Gr
                                            label="Steps (at most)")
                 drag_latents = gr.File(label="…or drag these latents (.npz; a projection lands here)",
                                        file_types=[".npz"], type="filepath")
+                with gr.Accordion("Mask: paint what may move (optional; nothing painted: all may)", open=False):
+                    drag_mask = gr.ImageEditor(type="numpy", image_mode="RGBA", sources=[], height=300,
+                                               brush=gr.Brush(default_size=12, colors=["#ffcc00"], color_mode="fixed"),
+                                               transforms=[], layers=False, label="Mask", elem_id="drag-mask")
                 with gr.Row():
                     drag_show = gr.Button("Show the image / reset points")
                     run_drag = gr.Button("Start", variant="primary")
@@ -579,6 +598,27 @@ with gr.Blocks(title="StyleGAN Studio", delete_cache=(600, 3600)) as demo:  # Gr
                 text_info = gr.Markdown(elem_id="text-info")
                 text_npz = gr.File(label="Edited latent (.npz: 'w', and 'styles.<layer>' for a global edit)")
 
+    with gr.Tab("Look inside"):
+        gr.Markdown("What a layer of the generator computes for an image of the page, and the image's 2-D "
+                    "spectrum, as NVIDIA's visualizer shows them: StyleGAN2's features stick to the pixel grid, "
+                    "StyleGAN3's move with the picture (try translate and rotate on a StyleGAN3 model).")
+        with gr.Row():
+            with gr.Column():
+                look_layer = gr.Dropdown([], label="Layer", allow_custom_value=True, elem_id="look-layer")
+                with gr.Row():
+                    look_channel = gr.Number(value=-1, precision=0, minimum=-1, label="Channel (-1: the norm over channels)")
+                    look_seed = gr.Number(value=0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed")
+                with gr.Row():
+                    look_tx = gr.Slider(-1, 1, value=0, step=0.01, label="Translate x (StyleGAN3)")
+                    look_ty = gr.Slider(-1, 1, value=0, step=0.01, label="Translate y (StyleGAN3)")
+                    look_rot = gr.Slider(-180, 180, value=0, step=1, label="Rotate ° (StyleGAN3)")
+                look_latents = gr.File(label="…or look inside these latents (.npz)", file_types=[".npz"], type="filepath")
+                run_look = gr.Button("Look", variant="primary")
+            with gr.Column():
+                look_image = gr.Image(label="image | activations | spectrum", type="filepath", format="png", height=280,
+                                      elem_classes="enlarge", buttons=["download"], elem_id="look-image")
+                look_info = gr.Markdown(elem_id="look-info")
+
     model = [choice, hub_id, upload]
     run_one.click(generate, model + [seed, psi, noise_mode, class_idx], [image, info], api_name="generate", **QUICK)
     run_gen.click(generate_seeds, model + [seeds, psi, cutoff, noise_mode, class_idx, tx, ty, rot], [gallery, gen_npz],
@@ -604,13 +644,16 @@ with gr.Blocks(title="StyleGAN Studio", delete_cache=(600, 3600)) as demo:  # Gr
                                                     class_idx, text_latents], [text_image, text_info, text_npz],
                                 api_name="text_edit", **TEXT)
     stop_text.click(None, None, None, cancels=[text_event])
-    drag_show.click(drag_start, model + [drag_seed, psi, class_idx, drag_latents], [drag_image, drag_points],
+    drag_show.click(drag_start, model + [drag_seed, psi, class_idx, drag_latents], [drag_image, drag_points, drag_mask],
                     api_visibility="private", **QUICK)
     drag_image.select(add_point, model + [drag_points, drag_seed, psi, class_idx, drag_latents], [drag_image, drag_points],
                       api_visibility="private", **QUICK)
-    drag_event = run_drag.click(drag, model + [drag_points, drag_seed, psi, class_idx, drag_latents, drag_steps],
+    drag_event = run_drag.click(drag, model + [drag_points, drag_seed, psi, class_idx, drag_latents, drag_steps,
+                                               drag_mask],
                                 [drag_result, drag_info, drag_npz], api_name="drag", **DRAG)
     stop_drag.click(None, None, None, cancels=[drag_event])
+    run_look.click(look_inside, model + [look_seed, psi, class_idx, look_latents, look_layer, look_channel, look_tx,
+                                         look_ty, look_rot], [look_image, look_info], api_name="inspect", **QUICK)
     for button, slot in ((to_a, slot_a), (to_b, slot_b), (to_c, slot_c)):
         button.click(lambda f: f, [proj_npz], [slot], api_visibility="private", **QUICK)
     run_morph.click(morph, model + [slot_a, slot_b, morph_frames, morph_fps], [morph_video, morph_info],
@@ -619,7 +662,7 @@ with gr.Blocks(title="StyleGAN Studio", delete_cache=(600, 3600)) as demo:  # Gr
                    api_name="expression_transfer", **EDIT)
     run_cross.click(crossover, model + [slot_a, slot_b, cross_k], [cross_image, cross_npz], api_name="crossover", **EDIT)
     info_outputs = [style_layer, dir_start, dir_end, preset, mix_start, mix_end, class_idx, attribute, recipe, align,
-                    cross_k, text_method, model_note]
+                    cross_k, text_method, look_layer, model_note]
     demo.load(model_info, model, info_outputs, api_name="model_info", **QUICK)
     for trigger in (choice.change, hub_id.submit, upload.change):
         trigger(model_info, model, info_outputs, api_visibility="private", **QUICK)

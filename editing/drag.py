@@ -26,6 +26,9 @@ import torch
 import torch.nn.functional as F
 
 PAPER_RESOLUTION = 512    # the paper's r1 = 3, r2 = 12 are for 512 px images
+LOST_MISMATCH = 0.35      # DragState.mismatch above this: the tracked point no longer shows the handle's
+                          # content (0 for a true move, as a StyleGAN3 translation; 0.55-0.9 measured on
+                          # embedded-model drags whose image changed instead of moving, benchmarks/bench_drag.py)
 
 
 @dataclass
@@ -69,6 +72,8 @@ class DragState:
     distance: float                     # the largest handle-to-target distance, pixels
     done: bool = False
     total: int = 0                      # the step limit
+    mismatch: float = 0.0               # the worst handle's feature distance to its starting feature, relative
+                                        # to an arbitrary pixel's (0: the same content; about 1: lost)
 
     @property
     def steps(self) -> int:
@@ -93,24 +98,19 @@ class _Features:
     """G's images and the chosen layer's features, resized to the image: one forward pass."""
 
     def __init__(self, G, layer: str):
-        from stylegan.layers import private_copy
-        self.G = private_copy(G)
-        self.module = self.G.synthesis.get_submodule(layer)
-        self.captured = None
-        self.module.register_forward_hook(self._hook)
-
-    def _hook(self, module, inputs, output):
-        x = output[0] if isinstance(output, tuple) else output
-        s = getattr(module, "out_sampling_rate", None)
-        if s is not None and x.shape[-1] > int(s):                     # StyleGAN3: drop the margins
-            m = (x.shape[-1] - int(s)) // 2
-            x = x[..., m:m + int(s), m:m + int(s)]
-        self.captured = x
+        from .inspect import LayerCapture
+        self.capture = LayerCapture(G, layer)
+        self.G = self.capture.G
 
     def __call__(self, ws, noise_mode):
         images = self.G.synthesis(ws, noise_mode=noise_mode)
-        feats = F.interpolate(self.captured.float(), size=images.shape[-2:], mode="bilinear", align_corners=False)
+        feats = F.interpolate(self.capture.captured.float(), size=images.shape[-2:], mode="bilinear",
+                              align_corners=False)
         return images, feats                                           # [1, C, H, W] each
+
+    @property
+    def captured(self):
+        return self.capture.captured
 
 
 def _sample(feats, points):
@@ -207,12 +207,15 @@ def drag_steps(G, ws: torch.Tensor, handles: Sequence, targets: Sequence, mask=N
         if feats0 is None:
             feats0 = feats.detach()
             reference = _sample(feats0, handles_t)                      # the handles' starting features
+            # how far an arbitrary pixel's features are from each handle's: the scale of a mismatch
+            scale = (feats0[0].flatten(1).T[:, None] - reference[None]).abs().sum(-1).mean(0).clamp_min(1e-12)
         else:
             handles_t = track(feats.detach(), reference, handles_t, o.r2)
+        mismatch = float(((_sample(feats.detach(), handles_t) - reference).abs().sum(-1) / scale).max())
         distance = float((targets_t - handles_t).norm(dim=1).max())
         done = distance <= o.stop_distance or step == o.steps
         yield DragState(step, whole().detach().clone(), images.detach(), handles_t.tolist(), targets_t.tolist(),
-                        distance, done, o.steps)
+                        distance, done, o.steps, mismatch)
         if done:
             return
         loss = motion_loss(feats, handles_t, targets_t, o.r1, feats0, mask, o.lambda_mask)

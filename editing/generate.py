@@ -88,13 +88,19 @@ def parse_seeds(text: str, limit: int = MAX_IMAGES) -> list[int]:
     return seeds
 
 
+TUNED_KEY = "tuned_generator"  # the .npz member naming a PTI result's tuned generator (32 hex digits)
+
+
 def save_latents(path: str, ws: torch.Tensor, z: Optional[torch.Tensor] = None, seeds: Optional[Sequence[int]] = None,
-                 **groups) -> str:
+                 tuned: Optional[str] = None, **groups) -> str:
     """Latents as .npz with the official key: `w` [N, num_ws, w_dim] float32, as NVIDIA's
     projector writes projected_w.npz and gen_images.py --projected-w reads it, plus `z` and
-    `seeds` where known, and each group of named tensors as `<group>.<name>` (a projection's
-    noise.<layer>, a global edit's styles.<layer>). The one writer of every .npz result."""
+    `seeds` where known, `tuned_generator` (the key of a PTI result's tuned generator, kept
+    by the studio that made it) and each group of named tensors as `<group>.<name>` (a
+    projection's noise.<layer>, a global edit's styles.<layer>). The one writer of every .npz result."""
     arrays = {"w": ws.detach().float().cpu().numpy()}
+    if tuned:
+        arrays[TUNED_KEY] = np.asarray(str(tuned))
     if z is not None:
         arrays["z"] = z.detach().float().cpu().numpy()
     if seeds is not None:
@@ -132,8 +138,22 @@ def _npz_member_header(path: str, member: str):
         elif version == (2, 0):
             shape, _, dtype = np.lib.format.read_array_header_2_0(f, max_header_size=10_000)
         else:
-            raise ValueError("the 'w' array of this latents file has an unknown .npy version")
+            raise ValueError(f"the '{member}' array of this latents file has an unknown .npy version")
     return tuple(shape), dtype
+
+
+def latents_tuned_key(path: str) -> Optional[str]:
+    """The tuned-generator key a PTI result's .npz carries (save_latents(tuned=...)), or None:
+    absent, or anything but a short hex string (read from its header first, never unpickled)."""
+    try:
+        shape, dtype = _npz_member_header(path, TUNED_KEY)
+        if shape != () or dtype.kind != "U" or dtype.itemsize > 4 * 64:
+            return None
+        with np.load(path, allow_pickle=False) as f:
+            key = str(f[TUNED_KEY])
+    except Exception:
+        return None
+    return key if 0 < len(key) <= 64 and all(c in "0123456789abcdef" for c in key) else None
 
 
 def load_latents(path: str, G=None, max_count: int = MAX_IMAGES) -> torch.Tensor:
@@ -174,6 +194,17 @@ def mixing_grid_image(grid: torch.Tensor, row_images: torch.Tensor, col_images: 
     return image_grid(torch.cat([top, body]), R + 1, Cc + 1)
 
 
+def make_transform_kwargs(G, translate=(0.0, 0.0), rotate: float = 0.0) -> dict:
+    """The synthesis keyword arguments that translate and rotate (degrees) a StyleGAN3 image in
+    gen_images.py's units, passed per call ({} when nothing moves)."""
+    if tuple(translate) == (0.0, 0.0) and rotate == 0.0:
+        return {}
+    if not hasattr(G.synthesis, "layer_names"):
+        raise ValueError("translate and rotate need a StyleGAN3 model")
+    from stylegan import make_transform
+    return {"transform": make_transform(translate, float(rotate) * np.pi / 180)}
+
+
 @torch.no_grad()
 def synthesize(G, ws: torch.Tensor, noise_mode: str = "const", translate=(0.0, 0.0), rotate: float = 0.0,
                batch_size: Optional[int] = None) -> torch.Tensor:
@@ -182,12 +213,6 @@ def synthesize(G, ws: torch.Tensor, noise_mode: str = "const", translate=(0.0, 0
     model is never changed, so concurrent requests do not see each other's transforms.
     batch_size: None = default_batch(G)."""
     batch_size = batch_size or default_batch(G)
-    moved = tuple(translate) != (0.0, 0.0) or rotate != 0.0
-    kwargs = {}
-    if moved:
-        if not hasattr(G.synthesis, "layer_names"):
-            raise ValueError("translate and rotate need a StyleGAN3 model")
-        from stylegan import make_transform
-        kwargs["transform"] = make_transform(translate, float(rotate) * np.pi / 180)
+    kwargs = make_transform_kwargs(G, translate, rotate)
     return torch.cat([G.synthesis(ws[i:i + batch_size], noise_mode=noise_mode, **kwargs)
                       for i in range(0, len(ws), batch_size)])

@@ -9,6 +9,7 @@ regularisation is optional and off (as in the official code), so it is not offer
 
     result = pti(G, photo)                    # .G (the tuned copy), .ws (the pivot), .images, .history
     for state in pti_steps(G, photo, ws): ...  # tuning alone, from a given pivot, a state per step
+    for state in pti_run(G, photo): ...        # the pivot's projection, then the tuning, as one run
 """
 from __future__ import annotations
 
@@ -37,6 +38,34 @@ class PTIState:
     distance: str = ""
     done: bool = False
     pivot: str = ""                     # the recipe that made the pivot
+    noise: dict = field(default_factory=dict)  # tuned images use constant noise: nothing optimised
+
+    @property
+    def image(self):
+        from ops.images import to_pil
+        return to_pil(self.images[:1].clamp(-1, 1))[0]
+
+
+@dataclass
+class PTIRunState:
+    """A state of pti_run: the pivot's projection (phase "pivot", G not tuned yet), then the
+    tuning (phase "tune"), counted as one run of `steps` = pivot steps + tuning steps."""
+    step: int
+    steps: int
+    phase: str
+    ws: torch.Tensor
+    images: torch.Tensor
+    history: list
+    distance: str
+    noise: dict
+    G: Optional[torch.nn.Module] = None   # the tuned copy, in the tuning phase
+    pivot: str = ""
+    done: bool = False
+
+    @property
+    def image(self):
+        from ops.images import to_pil
+        return to_pil(self.images[:1].clamp(-1, 1))[0]
 
 
 def tuned_copy(G) -> torch.nn.Module:
@@ -81,14 +110,49 @@ def pti_steps(G, image, ws: torch.Tensor, steps: int = PTI_STEPS, lr: float = PT
         opt.step()
 
 
+def default_pivot(G, encoder=None) -> str:
+    """The best projection recipe G has for a pivot: hybrid where there is an encoder, else nvidia (W)."""
+    from companions import companion
+    return "hybrid" if (encoder is not None or companion(G, "encoder") is not None) else "nvidia"
+
+
+def pti_run(G, image, pivot: Optional[str] = None, pivot_steps: Optional[int] = None, steps: int = PTI_STEPS,
+            seed: int = 0, encoder=None, classifier=None, distance=None, class_idx=None, encoder_iterations=None,
+            **options) -> Iterator[PTIRunState]:
+    """The pivot's projection (editing.projection.projection_steps with `pivot`'s recipe), then
+    pti_steps from its ws, as one sequence of states: the pivot's last state is not done, the
+    tuning's last one is. Closing the iteration stops whichever is running."""
+    from .projection import get_recipe, projection_steps
+    pivot = pivot or default_pivot(G, encoder)
+    n_pivot = get_recipe(pivot, pivot_steps).steps
+    total = n_pivot + steps
+    projection = projection_steps(G, image, pivot, pivot_steps, seed, encoder=encoder, classifier=classifier,
+                                  distance=distance, preview_every=1, class_idx=class_idx,
+                                  encoder_iterations=encoder_iterations)
+    last = None
+    try:
+        for state in projection:
+            last = state
+            yield PTIRunState(state.step, total, "pivot", state.ws, state.images, state.history, state.distance,
+                              state.noise, pivot=pivot)
+    finally:
+        projection.close()
+    ws = last.ws.detach().clone()
+    tuning = pti_steps(G, image, ws, steps=steps, distance=distance, classifier=classifier, **options)
+    try:
+        for state in tuning:
+            yield PTIRunState(n_pivot + state.step, total, "tune", ws, state.images, state.history, state.distance,
+                              {}, state.G, pivot, state.done)
+    finally:
+        tuning.close()
+
+
 def pti(G, image, pivot: Optional[str] = None, pivot_steps: Optional[int] = None, seed: int = 0, encoder=None,
         classifier=None, distance=None, **options) -> PTIState:
     """PTI: a pivot from the best recipe the model has (hybrid where an encoder is given or
     shipped beside G, else NVIDIA's W projection), then pti_steps. Returns the last state, whose
     .G is the tuned copy and .ws the pivot."""
-    from companions import companion
-    if pivot is None:
-        pivot = "hybrid" if (encoder is not None or companion(G, "encoder") is not None) else "nvidia"
+    pivot = pivot or default_pivot(G, encoder)
     projection = project(G, image, pivot, pivot_steps, seed, encoder=encoder, classifier=classifier, distance=distance)
     state = None
     for state in pti_steps(G, image, projection.ws, distance=distance, classifier=classifier, **options):

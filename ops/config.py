@@ -51,3 +51,15 @@ def release_freed_memory() -> bool:
         return bool(ctypes.CDLL("libc.so.6").malloc_trim(0))
     except (OSError, AttributeError):
         return False
+
+
+def release_memory() -> None:
+    """After a model or a tuned copy was dropped: collect it, hand the freed CPU memory back
+    (release_freed_memory) and the GPU's cached blocks to the driver, for other models."""
+    import gc
+
+    import torch
+    gc.collect()
+    release_freed_memory()
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.empty_cache()

@@ -65,10 +65,23 @@ class Memo:
             return list(self._values.items())
 
     def put(self, key: Hashable, value) -> None:
-        """Keep a value computed elsewhere (another process), unless the key has one already."""
+        """Keep a value computed elsewhere (another process), unless the key has one already;
+        the limit holds as for get()."""
         with self._lock:
-            if key not in self._values:
-                self._values[key] = value
+            if key in self._values:
+                return
+            self._values[key] = value
+            evicted = 0
+            while self.limit is not None and len(self._values) > max(1, self.limit):
+                self._values.popitem(last=False)
+                evicted += 1
+        if evicted and self.on_drop is not None:
+            self.on_drop()
+
+    def peek(self, key: Hashable, default=None):
+        """The value kept for key (now the most recently used), or default; computes nothing."""
+        with self._lock:
+            return self._values[key] if self._hit(key) else default
 
     def clear(self) -> None:
         with self._lock:

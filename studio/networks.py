@@ -9,7 +9,6 @@ no message carries a server path.
 """
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import threading
@@ -37,13 +36,6 @@ def allowed_local_dirs() -> list[str]:
 
 def _inside(path: str, folders: list[str]) -> bool:
     return any(path == d or path.startswith(d.rstrip(os.sep) + os.sep) for d in folders)
-
-
-def _release_memory():
-    gc.collect()
-    ops.config.release_freed_memory()  # a failed load or an evicted model keeps nothing
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        torch.cuda.empty_cache()  # and hands its GPU memory back to the driver, for other models
 
 
 LOCAL_REFUSED = ("local paths are not accepted here: pick a model from the list, give a Hub id "
@@ -128,7 +120,7 @@ class Networks:
         with self._lock:
             memo = self._memos.get(key[0])
             if memo is None:
-                memo = self._memos[key[0]] = Memo(limit=self.size, on_drop=_release_memory)
+                memo = self._memos[key[0]] = Memo(limit=self.size, on_drop=ops.config.release_memory)
         return memo.get(key, load)
 
     def cached_keys(self) -> list:

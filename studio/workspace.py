@@ -13,15 +13,18 @@ copy (editing.stylespace.edit_styles); analyses are computed once under a per-ke
 """
 from __future__ import annotations
 
+import secrets
+from dataclasses import dataclass
 from typing import Callable, Iterator, Optional
 
 import torch
 
 from editing import MAX_SEED
 from editing import projection as proj
-from editing.generate import MAX_IMAGES, load_latents, parse_seeds, save_latents
+from editing.generate import MAX_IMAGES, latents_tuned_key, load_latents, parse_seeds, save_latents
 from editing.latents import PRESETS, mixing_preset, preset_label, seeds_to_ws
 from editing.stylespace import style_layers
+from ops.config import release_memory
 from ops.memo import Memo
 
 from . import inputs
@@ -31,11 +34,22 @@ from .runloop import PREVIEW_SECONDS, projection_time_limit  # noqa: F401  (the 
 from .tasks.directions import DIRECTION_METHODS, NUM_COMPONENTS, DirectionEdit, Directions, StyleSpace
 from .tasks.drag import MAX_DRAG_STEPS, MAX_POINTS, Drag, DragUpdate
 from .tasks.generate import MAX_FRAMES, MAX_GRID, MAX_MIX_SEEDS, Gallery, Generate, Interpolate, StyleMixing, WalkFrame
-from .tasks.project import MAX_ENCODER_ITERATIONS, MAX_PROJECTION_STEPS, RECIPES, Image2StyleGAN, Project, ProjectUpdate
+from .tasks.inspect import Inspect, Inspection
+from .tasks.project import MAX_ENCODER_ITERATIONS, MAX_PROJECTION_STEPS, RECIPES, Image2StyleGAN, Project, ProjectUpdate, tuned_keep
 from .tasks.text_edit import MAX_PROMPT, MAX_TEXT_STEPS, TEXT_METHODS, TextEdit, TextEditUpdate
 
 NOISE_MODES = ("const", "random", "none")
 PSI_RANGE = (-1.0, 1.5)
+
+
+@dataclass
+class Start:
+    """The page's current latent and the generator it belongs to: a PTI result's tuned copy while
+    it is kept, else the model itself."""
+    ws: torch.Tensor
+    G: torch.nn.Module
+    tuned: Optional[str] = None          # the tuned generator's key, carried into the result's .npz
+    note: str = ""
 
 __all__ = ["Workspace", "Gallery", "WalkFrame", "DirectionEdit", "ProjectUpdate", "TextEditUpdate", "NOISE_MODES",
            "DIRECTION_METHODS", "NUM_COMPONENTS", "MAX_FRAMES", "MAX_GRID", "MAX_MIX_SEEDS", "RECIPES",
@@ -67,11 +81,13 @@ class Workspace:
         self.default_class = default_class                  # conditional models: the class used when none is given
         self.noise_mode = noise_mode
         self._analyses = Memo()
+        self._tuned = Memo(limit=tuned_keep(), on_drop=release_memory)                # PTI results' generators, by key
         self.generate_task, self.mixing_task, self.interpolate_task = Generate(self), StyleMixing(self), Interpolate(self)
         self.directions_task, self.stylespace_task = Directions(self), StyleSpace(self)
         self.project_task, self.image2stylegan_task = Project(self), Image2StyleGAN(self)
         self.text_edit_task = TextEdit(self)
         self.drag_task = Drag(self)
+        self.inspect_task = Inspect(self)
 
     # --- what the model is --------------------------------------------------------------
 
@@ -178,6 +194,26 @@ class Workspace:
         seed = inputs.integer(seed, "seed", 0, MAX_SEED)
         return seeds_to_ws(self.G, [seed], self.psi(psi), class_idx=self.class_index(class_idx))
 
+    def start(self, seed=0, psi=0.7, class_idx=None, latents=None) -> Start:
+        """start_latent with the generator it is edited with: the tuned copy named by a PTI
+        result's .npz while this workspace keeps it, else the model (with a note saying so)."""
+        ws = self.start_latent(seed, psi, class_idx, latents)
+        key = latents_tuned_key(latents) if latents else None
+        if key is None:
+            return Start(ws, self.G)
+        G = self._tuned.peek(key)
+        if G is None:
+            return Start(ws, self.G, None, "this latent's PTI-tuned generator is no longer kept "
+                                            f"(the {tuned_keep()} most recent are): edited with the model itself")
+        return Start(ws, G, key, "with its PTI-tuned generator")
+
+    def keep_tuned(self, G: torch.nn.Module) -> str:
+        """Keep a PTI-tuned generator (bounded: tuned_keep()) and return its key, an unguessable
+        name that only the result's .npz carries."""
+        key = secrets.token_hex(16)
+        self._tuned.put(key, G)
+        return key
+
     # --- cached analyses ----------------------------------------------------------------
 
     def analysis(self, key, compute: Callable[[], object]):
@@ -204,15 +240,27 @@ class Workspace:
             pass
 
     def analysis_keys(self) -> set:
-        return set(self._analyses.keys())
+        return set(self._analyses.keys()) | {("tuned", k) for k in self._tuned.keys()}
 
     def analyses_since(self, known: set) -> dict:
         """The analyses computed since `known` (analysis_keys() earlier), their tensors on the CPU:
-        what a call run in another process (ZeroGPU's worker) hands back to the main one."""
-        return {k: _to_cpu(v) for k, v in self._analyses.items() if k not in known}
+        what a call run in another process (ZeroGPU's worker) hands back to the main one. A tuned
+        generator goes back as its synthesis weights."""
+        out = {k: _to_cpu(v) for k, v in self._analyses.items() if k not in known}
+        for key, G in self._tuned.items():
+            if ("tuned", key) not in known:
+                out[("tuned", key)] = {"synthesis": _to_cpu(G.synthesis.state_dict())}
+        return out
 
     def keep_analyses(self, entries: dict) -> None:
         for key, value in entries.items():
+            if isinstance(key, tuple) and key[:1] == ("tuned",):
+                if key[1] not in self._tuned:  # run in another process: rebuild the copy here
+                    from editing.pti import tuned_copy
+                    G = tuned_copy(self.G).requires_grad_(False)
+                    G.synthesis.load_state_dict(value["synthesis"])
+                    self._tuned.put(key[1], G)
+                continue
             self._analyses.put(key, value)
 
     # --- the tabs (studio/tasks/) -----------------------------------------------------------
@@ -290,13 +338,17 @@ class Workspace:
         return self.text_edit_task.relevance_estimate(clip)
 
     def drag(self, points, seed=0, psi=0.7, class_idx=None, latents=None, steps=None,
-             time_limit: Optional[float] = None) -> Iterator[DragUpdate]:
-        return self.drag_task.run(points, seed, psi, class_idx, latents, steps, time_limit)
+             time_limit: Optional[float] = None, mask=None) -> Iterator[DragUpdate]:
+        return self.drag_task.run(points, seed, psi, class_idx, latents, steps, time_limit, mask)
+
+    def inspect(self, seed=0, psi=0.7, class_idx=None, latents=None, layer=None, channel=-1, translate=(0.0, 0.0),
+                rotate=0.0) -> Inspection:
+        return self.inspect_task.run(seed, psi, class_idx, latents, layer, channel, translate, rotate)
 
     # --- files --------------------------------------------------------------------------
 
     @staticmethod
-    def save_latents(path: str, ws: torch.Tensor, z=None, seeds=None, **groups) -> str:
+    def save_latents(path: str, ws: torch.Tensor, z=None, seeds=None, tuned: Optional[str] = None, **groups) -> str:
         """Any result's latents as .npz (editing.generate.save_latents: 'w', and noise.<layer>,
-        styles.<layer> groups)."""
-        return save_latents(path, ws, z=z, seeds=seeds, **groups)
+        styles.<layer> groups; `tuned`, the key of a PTI result's generator)."""
+        return save_latents(path, ws, z=z, seeds=seeds, tuned=tuned, **groups)

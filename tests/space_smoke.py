@@ -50,7 +50,8 @@ def main(python: str) -> int:
         call("/expression_transfer", npz, npz, npz, 1.0)
         call("/crossover", npz, npz, 4)
         call("/text_edit", "smiling", "", "global (fast)", 4, 0.2, 0, 1, 0.7, 0, None)
-        call("/drag", "[[32, 40, 36, 40]]", 1, 0.7, 0, None, 20)
+        call("/drag", "[[32, 40, 36, 40]]", 1, 0.7, 0, None, 20, None)
+        call("/inspect", 1, 0.7, 0, None, "b16.conv1", -1, 0, 0, 0)
         missing = endpoints - set(done)
         assert not missing, f"endpoints without a call here: {sorted(missing)}"
         print(f"space smoke: {len(done)} endpoints answered from {python}: {', '.join(sorted(done))}")

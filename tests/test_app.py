@@ -57,8 +57,10 @@ def test_every_api_name_answers(app_url, tmp_path):
     names = set(client.view_api(return_format="dict", print_info=False)["named_endpoints"])
     assert names == {"/generate", "/generate_seeds", "/preset_layers", "/style_mix", "/interpolate", "/direction",
                      "/stylespace", "/model_info", "/project", "/morph", "/expression_transfer", "/crossover", "/text_edit",
-                     "/drag"}
+                     "/drag", "/inspect"}
     assert "StyleGAN2Generator: 64x64" in client.predict(*MODEL, api_name="/model_info")[-1]
+    look, note = client.predict(*MODEL, 1, 0.7, 0, None, "b16.conv1", 3, 0, 0, 0, api_name="/inspect")
+    assert Image.open(look).size == (768, 256) and note.startswith("b16.conv1: 64 channels of 16x16, showing channel 3")
     gallery, npz = client.predict(*MODEL, "0-5", 0.7, 0, "const", 0, 0, 0, 0, api_name="/generate_seeds")
     assert len(gallery) == 6 and Image.open(gallery[0]["image"]).size == (64, 64)
     with np.load(npz) as f:

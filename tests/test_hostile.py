@@ -348,9 +348,13 @@ NUMERIC_CASES = [  # endpoint, the arguments after the model, index of the field
     ("text_edit", ["smiling", "", "global (fast)", 4, 0.1, 10, 0, 0.7, 0, None], 3, "α (strength)"),
     ("text_edit", ["smiling", "", "global (fast)", 4, 0.1, 10, 0, 0.7, 0, None], 4, "β (disentanglement threshold)"),
     ("text_edit", ["smiling", "", "optimization", 4, 0.1, 10, 0, 0.7, 0, None], 5, "steps"),
-    ("drag", ["[[32, 40, 36, 40]]", 1, 0.7, 0, None, 10], 1, "seed"),
-    ("drag", ["[[32, 40, 36, 40]]", 1, 0.7, 0, None, 10], 5, "steps"),
+    ("drag", ["[[32, 40, 36, 40]]", 1, 0.7, 0, None, 10, None], 1, "seed"),
+    ("drag", ["[[32, 40, 36, 40]]", 1, 0.7, 0, None, 10, None], 5, "steps"),
     ("text_edit", ["smiling", "", "optimization", 4, 0.1, 10, 0, 0.7, 0, None], 6, "seed"),
+    ("inspect", [1, 0.7, 0, None, "b16.conv1", -1, 0, 0, 0], 0, "seed"),
+    ("inspect", [1, 0.7, 0, None, "b16.conv1", -1, 0, 0, 0], 5, "channel"),
+    ("inspect", [1, 0.7, 0, None, "b16.conv1", -1, 0, 0, 0], 6, "translate x"),
+    ("inspect", [1, 0.7, 0, None, "b16.conv1", -1, 0, 0, 0], 8, "rotate"),
 ]
 
 

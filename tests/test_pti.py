@@ -51,3 +51,78 @@ def test_a_tuned_copy_owns_its_weights(G):
     with torch.no_grad():
         next(Gt.synthesis.parameters()).add_(1.0)
     assert not torch.equal(next(Gt.synthesis.parameters()), next(G.synthesis.parameters()))
+
+
+# --- PTI on the page: a projection recipe whose tuned generator stays with the result -----------
+
+@pytest.fixture
+def workspace(monkeypatch):
+    from studio import Networks, ResultFiles, Studio
+    monkeypatch.setenv("STUDIO_TUNED_KEEP", "2")
+    return Studio(Networks(size=2), ResultFiles(sweep_every=0)).workspace("avataaars-64")
+
+
+def _photo(G, tmp_path):
+    from ops.images import to_pil
+    path = str(tmp_path / "photo.png")
+    to_pil(photo_like(G))[0].save(path)
+    return path
+
+
+def test_the_pti_recipe_keeps_its_generator_and_edits_of_the_result_use_it(workspace, tmp_path):
+    from editing.generate import latents_tuned_key
+    w = workspace
+    assert "pti" in w.recipes()
+    updates = list(w.project(_photo(w.G, tmp_path), "pti", 30, align=False))
+    last = updates[-1]
+    assert last.done and last.tuned and last.step == last.steps == 100 + 30   # hybrid's 100 pivot steps + 30
+    assert [u.step for u in updates[:3]] == [1, 2, 3] and "pivot by hybrid" in last.note
+    tuning = [h["psnr"] for h in last.history]
+    assert tuning[-1] > tuning[0] + 0.3                # the tuning improves on its pivot (0.7 dB here)
+    npz = w.save_latents(str(tmp_path / "projection.npz"), last.ws, tuned=last.tuned)
+    assert latents_tuned_key(npz) == last.tuned
+    start = w.start(latents=npz)
+    assert start.G is not w.G and start.tuned == last.tuned
+    with torch.no_grad():
+        tuned_image = start.G.synthesis(start.ws, noise_mode="const")
+        plain_image = w.G.synthesis(start.ws, noise_mode="const")
+    assert not torch.allclose(tuned_image, plain_image, atol=1e-3)
+    edit = w.direction(latents=npz, method="SeFa", index=0, strength=0.0)  # strength 0: the tuned image itself
+    assert edit.tuned == last.tuned and "PTI-tuned" in edit.note
+    dragged = list(w.drag("[[30, 30, 30, 30]]", latents=npz, steps=2))[-1]
+    assert dragged.tuned == last.tuned
+
+
+def test_tuned_generators_are_bounded_and_forged_keys_find_nothing(workspace, tmp_path):
+    from editing.generate import TUNED_KEY
+    w = workspace
+    ws = w.start_latent(3)
+    keys = [w.keep_tuned(tuned_copy(w.G)) for _ in range(3)]    # STUDIO_TUNED_KEEP=2: the first is dropped
+    assert len(set(keys)) == 3 and all(len(k) == 32 for k in keys)
+    paths = []
+    for i, key in enumerate(keys + ["0" * 32]):
+        paths.append(w.save_latents(str(tmp_path / f"r{i}.npz"), ws, tuned=key))
+    assert w.start(latents=paths[0]).G is w.G and "no longer kept" in w.start(latents=paths[0]).note
+    assert w.start(latents=paths[1]).G is not w.G and w.start(latents=paths[2]).G is not w.G
+    assert w.start(latents=paths[3]).G is w.G                   # a made-up key: the model itself
+    odd = str(tmp_path / "odd.npz")
+    import numpy as np
+    np.savez(odd, w=ws.numpy(), **{TUNED_KEY: np.asarray("../../etc/passwd")})
+    start = w.start(latents=odd)
+    assert start.G is w.G and start.tuned is None and not start.note     # not a key: ignored
+
+
+def test_a_tuned_generator_made_in_a_zerogpu_worker_comes_back_to_the_main_process(workspace):
+    w = workspace
+    known = w.analysis_keys()
+    Gt = tuned_copy(w.G).requires_grad_(False)
+    with torch.no_grad():
+        next(Gt.synthesis.parameters()).add_(0.5)
+    key = w.keep_tuned(Gt)
+    handed = w.analyses_since(known)
+    assert set(handed) == {("tuned", key)}
+    w._tuned.clear()                                         # the main process never saw it
+    w.keep_analyses(handed)
+    again = w._tuned.peek(key)
+    assert again is not None and again is not Gt
+    assert all(torch.equal(a, b) for a, b in zip(again.synthesis.parameters(), Gt.synthesis.parameters()))

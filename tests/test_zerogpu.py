@@ -12,7 +12,7 @@ from conftest import ROOT
 FAKE = os.path.join(ROOT, "tests", "fake_zerogpu")
 
 GPU_HANDLERS = {"generate", "generate_seeds", "style_mix", "interpolate", "direction", "stylespace", "project",
-                "text_edit", "drag", "morph", "expression_transfer", "crossover"}
+                "text_edit", "drag", "look_inside", "morph", "expression_transfer", "crossover"}
 
 SCRIPT = r"""
 import json, os, sys

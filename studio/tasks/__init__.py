@@ -8,7 +8,8 @@ the workspace it is given. The long jobs (Project, Text edit) run in studio.runl
     directions.py  Directions (SeFa, GANSpace, attribute boundaries, declared files), StyleSpace
     project.py     Project (encoder, hybrid, nvidia, image2stylegan), Image2StyleGAN (morph, transfer, crossover)
     text_edit.py   TextEdit (latent optimisation, global directions)
-    drag.py        Drag (DragGAN: handle -> target points)
+    drag.py        Drag (DragGAN: handle -> target points, a painted mask)
+    inspect.py     Inspect (Look inside: a layer's activations, the image's spectrum)
 
 A new tab: a module here with a class taking the workspace, constructed in Workspace.__init__,
 its entry points added to the facade, and its page wiring in app.py (widgets only).

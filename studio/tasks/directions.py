@@ -3,6 +3,7 @@ files the model declares (InterFaceGAN, e4e-style, GANSpace); and StyleSpace's s
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import PIL.Image
 import torch
@@ -28,6 +29,7 @@ class DirectionEdit:
     strip: PIL.Image.Image              # -strength ... +strength, 5 images in a row
     ws: torch.Tensor                    # the +strength latent [1, num_ws, w_dim]
     note: str = ""
+    tuned: Optional[str] = None         # the PTI-tuned generator it was rendered with (Workspace.start)
 
 
 class Directions(Task):
@@ -107,12 +109,10 @@ class Directions(Task):
         last = w.num_ws - 1 if isinstance(last, int) and not isinstance(last, bool) and last == -1 else last
         layers = w.w_range(first, last)
         strength = inputs.number(strength, "strength", 0, 10)
-        if latents:
-            ws = w.latents(latents)[:1]
-        else:
-            seed = inputs.integer(seed, "seed", 0, MAX_SEED)
-            ws = seeds_to_ws(self.G, [seed], w.psi(psi), class_idx=w.class_index(class_idx))
+        start = w.start(seed, psi, class_idx, latents)
+        ws = start.ws
         d, unit, note = self.find(method, index, attribute, layers)
+        note = "; ".join(n for n in (note, start.note) if n)
         if d.ndim == 2:  # one row per w: each chosen w moves along its own row
             idx = torch.as_tensor(layers, dtype=torch.long)
             moved = []
@@ -123,7 +123,7 @@ class Directions(Task):
             moved = torch.cat(moved)
         else:
             moved = torch.cat([apply_direction(ws, d, strength * s * unit, layers) for s in STEPS])
-        return DirectionEdit(image_grid(synthesize(self.G, moved), 1, len(STEPS)), moved[-1:], note)
+        return DirectionEdit(image_grid(synthesize(start.G, moved), 1, len(STEPS)), moved[-1:], note, start.tuned)
 
 
 class StyleSpace(Task):

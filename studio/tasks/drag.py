@@ -10,7 +10,7 @@ import PIL.Image
 import PIL.ImageDraw
 import torch
 
-from editing.drag import drag_steps
+from editing.drag import LOST_MISMATCH, drag_steps
 from ops.images import to_pil
 
 from .. import inputs
@@ -19,6 +19,7 @@ from ..runloop import RunLoop
 from . import Task
 
 MAX_POINTS = 16          # handle -> target pairs in one drag
+MAX_MASK_SIDE = 4096     # a painted mask larger than this (either side) is refused, not resized
 MAX_DRAG_STEPS = 1000
 DEFAULT_DRAG_STEPS = 200
 
@@ -31,6 +32,7 @@ class DragUpdate:
     note: str = ""
     done: bool = False
     ws: Optional[torch.Tensor] = None
+    tuned: Optional[str] = None         # the PTI-tuned generator it was dragged with (Workspace.start)
 
 
 def parse_points(text) -> list[tuple[tuple[float, float], tuple[float, float]]]:
@@ -57,6 +59,36 @@ def parse_points(text) -> list[tuple[tuple[float, float], tuple[float, float]]]:
     return pairs
 
 
+def parse_mask(value, resolution: int) -> Optional[torch.Tensor]:
+    """What may move, [resolution, resolution] of 0/1, from the brush: an image editor's value
+    ({"layers": [...]}, their painted pixels: alpha > 0), one painted layer (RGBA: alpha > 0;
+    grey or RGB: non-black) as an array, PIL image or nothing. A pixel of the model moves where any
+    of the (larger) canvas's pixels over it was painted. None: nothing painted, all may move."""
+    import numpy as np
+    if value is None:
+        return None
+    layers = (value.get("layers") or []) if isinstance(value, dict) else [value]
+    painted = None
+    for layer in layers:
+        if layer is None:
+            continue
+        if isinstance(layer, PIL.Image.Image):
+            layer = np.asarray(layer)
+        if not isinstance(layer, np.ndarray) or layer.ndim not in (2, 3) or layer.size == 0 \
+                or (layer.ndim == 3 and layer.shape[2] not in (1, 3, 4)):
+            raise StudioError("mask: paint on the image with the brush (a layer of the same size)")
+        if max(layer.shape[:2]) > MAX_MASK_SIDE:
+            raise StudioError(f"mask: at most {MAX_MASK_SIDE} pixels a side")
+        layer = np.nan_to_num(layer.astype(np.float32))
+        on = layer[..., 3] > 0 if layer.ndim == 3 and layer.shape[2] == 4 else \
+            (layer if layer.ndim == 2 else layer.max(axis=2)) > 0
+        painted = on if painted is None or painted.shape != on.shape else painted | on
+    if painted is None or not painted.any():
+        return None
+    box = PIL.Image.fromarray(painted.astype(np.uint8) * 255).resize((resolution, resolution), PIL.Image.BOX)
+    return torch.from_numpy((np.asarray(box) > 0).astype(np.float32))
+
+
 def _flat(points) -> list:
     """The numbers of a points text, pairs flattened (a partial last pair kept); [] for nonsense."""
     try:
@@ -67,9 +99,15 @@ def _flat(points) -> list:
     return [int(v) if v == int(v) else v for v in flat if v == v and abs(v) < 1e6]
 
 
-def draw_points(image: PIL.Image.Image, handles, targets, scale: int = 1) -> PIL.Image.Image:
+def draw_points(image: PIL.Image.Image, handles, targets, scale: int = 1, mask=None) -> PIL.Image.Image:
     """The image enlarged by `scale` with each handle (red), its target (blue) and a line between;
-    a handle past the last target (placed, its target not yet) is drawn alone."""
+    a handle past the last target (placed, its target not yet) is drawn alone. With a mask
+    ([H, W], 1 = may move), what must stay still is dimmed."""
+    if mask is not None:
+        import numpy as np
+        keep = np.asarray(mask, dtype=np.float32)[..., None]
+        rgb = np.asarray(image.convert("RGB"), dtype=np.float32)
+        image = PIL.Image.fromarray((rgb * (0.45 + 0.55 * keep)).astype(np.uint8))
     image = image.convert("RGB").resize((image.width * scale, image.height * scale), PIL.Image.NEAREST)
     d = PIL.ImageDraw.Draw(image)
     r = max(2, scale)
@@ -99,8 +137,8 @@ class Drag(Task):
         """The current latent's image, enlarged, with the points placed so far (a handle without
         its target yet is drawn alone)."""
         from editing.generate import synthesize
-        ws = self.w.start_latent(seed, psi, class_idx, latents)
-        image = to_pil(synthesize(self.G, ws, self.w.noise(None)))[0]
+        start = self.w.start(seed, psi, class_idx, latents)
+        image = to_pil(synthesize(start.G, start.ws, self.w.noise(None)))[0]
         flat = _flat(points)
         pairs = [flat[i:i + 4] for i in range(0, len(flat) - len(flat) % 4, 4)]
         handles = [p[:2] for p in pairs] + ([flat[-2:]] if len(flat) % 4 else [])
@@ -114,25 +152,29 @@ class Drag(Task):
         return json.dumps([flat[i:i + 4] for i in range(0, len(flat), 4)])
 
     def run(self, points, seed=0, psi=0.7, class_idx=None, latents=None, steps=None,
-            time_limit: Optional[float] = None) -> Iterator[DragUpdate]:
+            time_limit: Optional[float] = None, mask=None) -> Iterator[DragUpdate]:
         """Drag the page's current latent (uploaded .npz, else a seed's W+) so each handle moves to
-        its target; previews at most once a second; Stop (closing the iteration) stops."""
+        its target; previews at most once a second; Stop (closing the iteration) stops. mask:
+        what may move, painted (parse_mask); nothing painted: everything may."""
         pairs = parse_points(points)
+        mask = parse_mask(mask, self.G.img_resolution)
         steps = DEFAULT_DRAG_STEPS if steps is None or steps == "" else \
             (inputs.integer(steps, "steps", 0, MAX_DRAG_STEPS) or DEFAULT_DRAG_STEPS)
-        ws = self.w.start_latent(seed, psi, class_idx, latents)
-        scale = max(1, 256 // self.G.img_resolution)
+        start = self.w.start(seed, psi, class_idx, latents)
+        scale = self.scale()
         try:
-            run = drag_steps(self.G, ws, [p for p, _ in pairs], [t for _, t in pairs], steps=steps,
+            run = drag_steps(start.G, start.ws, [p for p, _ in pairs], [t for _, t in pairs], mask, steps=steps,
                              noise_mode=self.w.noise(None))
             first = next(run)
         except ValueError as e:
             raise StudioError(f"points: {e}") from None
 
         def picture(state):
-            return draw_points(to_pil(state.images.clamp(-1, 1))[0], state.handles, state.targets, scale)
+            return draw_points(to_pil(state.images.clamp(-1, 1))[0], state.handles, state.targets, scale, mask)
 
-        note = f"dragging {len(pairs)} point{'s' if len(pairs) > 1 else ''}"
+        note = (f"dragging {len(pairs)} point{'s' if len(pairs) > 1 else ''}"
+                + (f", {int(mask.sum())} of {mask.numel()} pixels may move" if mask is not None else "")
+                + (f" ({start.note})" if start.note else ""))
         yield DragUpdate(0, steps, picture(first), note)
         state = first
         if not first.done:
@@ -145,6 +187,10 @@ class Drag(Task):
                 note += "; " + loop.note
         else:
             run.close()
+        lost = state.mismatch > LOST_MISMATCH
         summary = (f"{note}: {state.step} steps, the farthest handle {state.distance:.1f} px from its target"
-                   + (" (reached)" if state.distance <= 1.0 else ""))
-        yield DragUpdate(state.step, steps, picture(state), summary, True, state.ws)
+                   + (" (reached)" if state.distance <= 1.0 and not lost else "")
+                   + (f"; but the tracked point no longer shows the handle's content (mismatch {state.mismatch:.2f}): "
+                      "the picture changed rather than moved there; this model may not move that part. Paint a "
+                      "mask, or drag less far" if lost else ""))
+        yield DragUpdate(state.step, steps, picture(state), summary, True, state.ws, start.tuned)

@@ -2,6 +2,7 @@
 Image2StyleGAN does with projections (morph, expression transfer, crossover)."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Iterator, Optional
 
@@ -22,9 +23,19 @@ from ..uploads import read_image
 from . import Task
 from .generate import MAX_FRAMES, WalkFrame
 
-RECIPES = tuple(proj.RECIPES)
+RECIPES = tuple(proj.RECIPES) + ("pti",)  # pti: a pivot by the best recipe there is, then pivotal tuning
 MAX_PROJECTION_STEPS = 5000
 MAX_ENCODER_ITERATIONS = 10  # ReStyle's refinements (its papers use 5)
+
+
+def tuned_keep() -> int:
+    """How many PTI-tuned generators a workspace keeps (STUDIO_TUNED_KEEP, default 4): the most
+    recently used; each is a copy of the synthesis network (about 120 MB in float32 for a
+    1024 px config-f model, 1.1 MB for the embedded one)."""
+    try:
+        return max(1, int(os.environ.get("STUDIO_TUNED_KEEP", "4")))
+    except ValueError:
+        return 4
 
 
 @dataclass
@@ -42,6 +53,7 @@ class ProjectUpdate:
     ws: Optional[torch.Tensor] = None   # [1, num_ws, w_dim] once done
     noise: Optional[dict] = None        # optimised noise buffers, where the recipe optimises them
     video: Optional[str] = None         # the optimisation as MP4, when asked for
+    tuned: Optional[str] = None         # PTI: the key of the tuned generator the workspace keeps for ws
 
 
 class Project(Task):
@@ -51,7 +63,7 @@ class Project(Task):
     def recipes(self) -> list[str]:
         """The recipes this model can run (encoder and hybrid need an encoder: trained for it,
         or a released one it declares)."""
-        return [r for r in RECIPES if self.has_encoder() or proj.RECIPES[r].init != "encoder"]
+        return [r for r in RECIPES if r == "pti" or self.has_encoder() or proj.RECIPES[r].init != "encoder"]
 
     def default_recipe(self) -> str:
         if self.w.given.get("encoder") is not None:
@@ -97,13 +109,19 @@ class Project(Task):
         optimised noise and, with video_path, the optimisation as MP4 (target | reconstruction).
         Stopping the iteration stops the optimisation; after `time_limit` seconds (default
         STUDIO_PROJECT_MAX_S) it stops by itself and returns what it has. class_idx: a conditional
-        model's class; iterations: a ReStyle encoder's refinements (default: its own)."""
+        model's class; iterations: a ReStyle encoder's refinements (default: its own).
+
+        recipe "pti": the pivot by the default recipe (hybrid where there is an encoder, else
+        nvidia), then pivotal tuning (editing.pti) of a copy of the generator for `steps` steps
+        (default 350); the workspace keeps the copy (Workspace.keep_tuned) and the last update's
+        `tuned` names it, so that edits of this result use it."""
         w = self.w
         recipe = inputs.choice(recipe or self.default_recipe(), "recipe", RECIPES)
         if steps is not None and steps != "":  # 0 (or nothing): the recipe's own number
             steps = inputs.integer(steps, "steps", 0, MAX_PROJECTION_STEPS) or None
         if recipe == "encoder":
             steps = 0
+        pivot = self.default_recipe() if recipe == "pti" else recipe
         seed = inputs.integer(seed, "seed", 0, MAX_SEED)
         c = w.class_index(class_idx)
         if iterations is not None and iterations != "":
@@ -111,13 +129,20 @@ class Project(Task):
         else:
             iterations = None
         target, note = self.prepare_image(image, align)
-        encoder = self._encoder(recipe) if proj.RECIPES[recipe].init == "encoder" else None
+        encoder = self._encoder(pivot) if proj.RECIPES[pivot].init == "encoder" else None
         if getattr(encoder, "iterative", False):
             k = iterations or encoder.default_iterations
             note = (note + "; " if note else "") + f"{encoder.family} encoder, {k} iterations"
             iterations = k
-        run = proj.projection_steps(self.G, target, recipe, steps, seed, encoder=encoder, classifier=w.classifier,
-                                    preview_every=1, class_idx=c, encoder_iterations=iterations)
+        if recipe == "pti":
+            from editing.pti import PTI_STEPS, pti_run
+            run = pti_run(self.G, target, pivot, None, steps or PTI_STEPS, seed, encoder=encoder,
+                          classifier=w.classifier, class_idx=c, encoder_iterations=iterations)
+            total = proj.RECIPES[pivot].steps + (steps or PTI_STEPS)
+        else:
+            run = proj.projection_steps(self.G, target, recipe, steps, seed, encoder=encoder, classifier=w.classifier,
+                                        preview_every=1, class_idx=c, encoder_iterations=iterations)
+            total = steps or proj.RECIPES[recipe].steps
         writer = Mp4Writer(video_path, fps=15) if video_path else None
         target_t = proj.to_target(target, self.G)
         scale = max(1, 256 // self.G.img_resolution)
@@ -126,7 +151,7 @@ class Project(Task):
             pair = torch.cat([target_t, state.images[:1].clamp(-1, 1)], dim=3)
             return pair[0].repeat_interleave(scale, 1).repeat_interleave(scale, 2)
 
-        every = max(1, (steps or proj.RECIPES[recipe].steps or 1) // 100)  # about 100 frames
+        every = max(1, (total or 1) // 100)  # about 100 frames
         loop = RunLoop(run, time_limit, writer, frame, every)
         try:
             with loop:
@@ -138,13 +163,26 @@ class Project(Task):
         state = loop.state
         if loop.note:
             note = (note + "; " if note else "") + loop.note
-        if not state.done:  # stopped by the time limit: the image of the latest ws, with its noise
+        tuned = None
+        tuning = getattr(state, "phase", "") == "tune"
+        if tuning:  # PTI reached its tuning: the copy as it is now is the result's generator
+            state.G.requires_grad_(False)
+            if not state.done:
+                with torch.no_grad():
+                    state.images = state.G.synthesis(state.ws, noise_mode="const")
+            tuned = w.keep_tuned(state.G)
+        elif not state.done:  # stopped by the time limit: the image of the latest ws, with its noise
             state.images = proj.render_projection(self.G, state.ws, state.noise)
         final = state.history[-1] if state.history else {}
         summary = f"{recipe}, {state.steps} steps, distance: {state.distance}; PSNR {final.get('psnr', float('nan')):.2f} dB"
+        if recipe == "pti":
+            summary = (f"pti: the pivot by {pivot}, then " + (f"{state.step - proj.RECIPES[pivot].steps} steps of tuning"
+                       if tuning else "no tuning (stopped before it)") + f"; distance: {state.distance}; PSNR "
+                       f"{final.get('psnr', float('nan')):.2f} dB" + ("; the tuned generator stays with this result "
+                       f"(the {tuned_keep()} most recent are kept): edits of its .npz use it" if tuned else ""))
         yield ProjectUpdate(state.step, state.steps, target, state.image, state.history, state.distance,
                             summary + (f" ({note})" if note else ""), done=True, ws=state.ws[:1], noise=state.noise,
-                            video=video_path if writer is not None else None)
+                            video=video_path if writer is not None else None, tuned=tuned)
 
 
 class Image2StyleGAN(Task):

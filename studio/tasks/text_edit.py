@@ -32,6 +32,7 @@ class TextEditUpdate:
     done: bool = False
     ws: Optional[torch.Tensor] = None   # the edited W+ (optimisation) or the start (global)
     styles: Optional[dict] = None       # global: {layer: [channels]} added to the styles
+    tuned: Optional[str] = None         # the PTI-tuned generator the edit was made with (Workspace.start)
 
 
 class TextEdit(Task):
@@ -95,9 +96,10 @@ class TextEdit(Task):
         else:
             steps = 300 if steps is None or steps == "" else (inputs.integer(steps, "steps", 0, MAX_TEXT_STEPS) or 300)
         c = w.class_index(class_idx)
-        ws = w.start_latent(seed, psi, c, latents)
+        start = w.start(seed, psi, c, latents)
+        ws, G = start.ws, start.G
         clip = self.clip()
-        before = synthesize(self.G, ws)
+        before = synthesize(G, ws)
         if method.startswith("global"):
             kind = "exact" if method == "global (exact)" else "fast"
             if kind == "exact":  # only a precomputation, never StyleCLIP's minutes of it inside a request
@@ -118,7 +120,7 @@ class TextEdit(Task):
                 raise StudioError(f"these global directions were made with a CLIP of {width} dimensions, not this "
                                   f"model's CLIP ({clip.name}): declare the CLIP they were made with")
             try:
-                edit = te.global_edit(self.G, ws, prompt, neutral, alpha, beta, relevance, clip=clip,
+                edit = te.global_edit(G, ws, prompt, neutral, alpha, beta, relevance, clip=clip,
                                       noise_mode=w.noise(None))
             except ValueError as e:
                 raise StudioError(str(e)) from None
@@ -127,13 +129,15 @@ class TextEdit(Task):
                     f"(β = {beta:g}), α = {alpha:g}")
             if edit.channels == 0:
                 note += "; no channel reaches β, so nothing changed: lower β"
+            note += f"; {start.note}" if start.note else ""
             yield TextEditUpdate(1, 1, image_grid(torch.cat([before, edit.images.clamp(-1, 1)]), 1, 2), note, True, ws,
-                                 edit.styles)
+                                 edit.styles, start.tuned)
             return
         preserve, keep_note = self.keep_attributes(prompt, before)
-        run = te.optimize_steps(self.G, ws, prompt, clip=clip, steps=steps, preserve=preserve, preview_every=1,
+        run = te.optimize_steps(G, ws, prompt, clip=clip, steps=steps, preserve=preserve, preview_every=1,
                                 noise_mode=w.noise(None))
-        note = f"latent optimisation, {clip.name}" + (f"; {keep_note}" if keep_note else "")
+        note = (f"latent optimisation, {clip.name}" + (f"; {keep_note}" if keep_note else "")
+                + (f"; {start.note}" if start.note else ""))
         with RunLoop(run, time_limit) as loop:
             for state, show in loop:
                 image = image_grid(torch.cat([before, state.images[:1].clamp(-1, 1)]), 1, 2) if show else None
@@ -142,11 +146,11 @@ class TextEdit(Task):
         if loop.note:
             note += "; " + loop.note
         if not state.done:
-            state.images = synthesize(self.G, state.ws)
+            state.images = synthesize(G, state.ws)
         last = state.history[-1] if state.history else {}
         note += f"; CLIP loss {last.get('clip_loss', float('nan')):.4f}" if last else ""
         yield TextEditUpdate(state.step, steps, image_grid(torch.cat([before, state.images.clamp(-1, 1)]), 1, 2), note,
-                             True, state.ws)
+                             True, state.ws, tuned=start.tuned)
 
     def relevance_estimate(self, clip, class_idx=None) -> tuple:
         """(RelevanceCost, estimated seconds) of the fast relevance of this model with this CLIP,
