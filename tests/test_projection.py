@@ -315,7 +315,7 @@ def _photo(tmp_path, G):
 def test_a_model_without_an_encoder_says_so(G, tmp_path):
     from studio import StudioError, Workspace
     w = Workspace(G, "no-encoder")
-    assert w.recipes() == ["nvidia", "image2stylegan"] and w.default_recipe() == "nvidia"
+    assert w.recipes() == ["nvidia", "image2stylegan", "pti"] and w.default_recipe() == "nvidia"  # pti: a W pivot
     with pytest.raises(StudioError, match="none has been trained for this model"):
         list(w.project(_photo(tmp_path, G), "hybrid"))
     with pytest.raises(StudioError, match="recipe must be one of"):
