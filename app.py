@@ -2,6 +2,7 @@
 calls; every handler only turns widget values into a call and the result into widgets, under
 one error wrapper. The work lives in studio/ (one Workspace per loaded model) and editing/."""
 import functools
+import glob
 import inspect
 import logging
 import os
@@ -375,14 +376,18 @@ if ON_GPU:  # the default model and its companions go to the GPU at start-up (Ze
         studio.workspace(DEFAULT).prepare("text_edit")
     except Exception:
         log.warning("the default model could not be loaded at start-up", exc_info=True)
+EXAMPLE_PHOTOS = sorted(glob.glob(os.path.join(os.path.dirname(os.path.abspath(__file__)), "checkpoints",
+                                               "avataaars64", "examples", "*.png")))
 with gr.Blocks(title="StyleGAN Studio", delete_cache=(600, 3600)) as demo:  # Gradio's copies live an hour too
-    gr.Markdown("# StyleGAN Studio\nStyleGAN2 and StyleGAN3 in the browser: seeds, truncation, style mixing, "
-                "walks and latent directions. Checkpoints are converted, never executed.")
+    gr.Markdown("# StyleGAN Studio\nAny StyleGAN2 / StyleGAN3 checkpoint in the browser: generate, mix styles, "
+                "walk, edit by direction or by text (StyleCLIP), project your photo (with PTI), drag to edit, "
+                "look inside. Checkpoints are converted, never executed.")
     with gr.Row():
         choice = gr.Dropdown(model_choices(), value=DEFAULT, label="Model", scale=3)
         hub_id = gr.Textbox(label="…or a Hub id", placeholder="owner/repo or owner/repo/network.pkl", scale=2)
-        upload = gr.File(label="…or upload a checkpoint (.pkl, .pt)", file_types=[".pkl", ".pt", ".pth"],
-                         type="filepath", scale=2)
+        with gr.Column(scale=2):
+            with gr.Accordion("…or upload a checkpoint (.pkl, .pt)", open=False):
+                upload = gr.File(label="Checkpoint", file_types=[".pkl", ".pt", ".pth"], type="filepath")
     model_note = gr.Markdown()
     with gr.Row():
         psi = gr.Slider(-1.0, 1.5, value=0.7, step=0.05, label="Truncation ψ", scale=3)
@@ -392,6 +397,7 @@ with gr.Blocks(title="StyleGAN Studio", delete_cache=(600, 3600)) as demo:  # Gr
         with gr.Row():
             with gr.Column():
                 seeds = gr.Textbox(value="0-7", label="Seeds (e.g. 0-7 or 1,5,9; at most 64)")
+                gr.Examples([["0-7"], ["100-115"], ["3,14,15,92,65"]], [seeds], label="Seeds to try")
                 cutoff = gr.Number(value=0, precision=0, minimum=0, label="Truncation cutoff (ws truncated, 0 = all)")
                 noise_mode = gr.Radio(list(NOISE_MODES), value="const", label="Noise")
                 with gr.Accordion("StyleGAN3: translate and rotate", open=False):
@@ -483,6 +489,7 @@ with gr.Blocks(title="StyleGAN Studio", delete_cache=(600, 3600)) as demo:  # Gr
             with gr.Column():
                 photo = gr.Image(label="Your image (upload, webcam or paste)", type="filepath", image_mode=None,
                                  sources=["upload", "webcam", "clipboard"], height=280, elem_id="photo")
+                gr.Examples(EXAMPLE_PHOTOS, [photo], label="No photo at hand? Held-out avatars (never trained on)")
                 align = gr.Checkbox(value=False, label="Align the face first (FFHQ crop; face models)")
                 recipe = gr.Radio(list(RECIPES), value="hybrid", label="Recipe")
                 gr.Markdown("**encoder**: one pass, instant · **hybrid**: encoder start + 100 steps · "
@@ -573,6 +580,8 @@ with gr.Blocks(title="StyleGAN Studio", delete_cache=(600, 3600)) as demo:  # Gr
             with gr.Column():
                 prompt = gr.Textbox(label="Prompt", value="with sunglasses", max_length=200,
                                     placeholder="with sunglasses · smiling · with pink hair · a zombie")
+                gr.Examples([["smiling"], ["with sunglasses"], ["with pink hair"], ["with a beard"]], [prompt],
+                            label="Prompts to try")
                 neutral = gr.Textbox(label="Neutral prompt (global directions; empty: 'a face')", max_length=200)
                 text_method = gr.Radio(list(TEXT_METHODS), value="global (fast)", label="Method")
                 gr.Markdown("**optimization**: StyleCLIP's latent optimisation in W+ (live preview) · "
