@@ -130,3 +130,41 @@ def test_twins_are_built_beside_their_faces_and_captioned_in_step(tmp_path, monk
         assert len(a.split(", ")) == len(b.split(", "))  # the same phrases but the changed attribute's
     with pytest.raises(ValueError):
         avatars.build(tmp_path, n_train=4, n_heldout=1, seed=3, workers=1, progress=False, n_twins=5)
+
+
+def test_a_pose_moves_and_scales_the_face_by_what_it_says():
+    face = base_face()
+    centred = avatars.render(face, (0.0, 0.0, 1.0)).astype(int)
+    assert np.abs(centred - avatars.render(face).astype(int)).mean() < 1.5  # the same crop, resampled apart
+    for dx, dy in ((4, 0), (0, -3), (-5, 2)):
+        moved = avatars.render(face, (float(dx), float(dy), 1.0)).astype(int)
+        shifted = np.roll(centred, (dy, dx), axis=(0, 1))
+        inner = (slice(8, 56), slice(8, 56))  # away from what the roll wraps around
+        assert np.abs(moved[inner] - shifted[inner]).mean() < 2, (dx, dy)
+        assert np.abs(moved[inner] - centred[inner]).mean() > 10
+    # scaled about the centre: the face's width (non-background columns at the eyes' row) grows by s
+    bg = hex_rgb(avatars.BACKGROUND)
+
+    def width(img):
+        row = np.abs(img[30] - bg).max(axis=1) > 20
+        return np.ptp(np.nonzero(row)[0])
+    big = avatars.render(face, (0.0, 0.0, 1.12)).astype(int)
+    assert abs(width(big) / width(centred) - 1.12) < 0.06
+
+
+def test_jitter_poses_the_same_faces_and_is_stored(tmp_path, monkeypatch):
+    img, lab = avatars.make_face(0, 7, jitter=6)
+    assert {a: lab[a] for a in avatars.ATTRIBUTES} == avatars.make_face(0, 7)[1]  # the same face, posed
+    dx, dy, s = lab["pose"]
+    assert abs(dx) <= 6 and abs(dy) <= 6 and 1 / avatars.POSE_SCALE <= s <= avatars.POSE_SCALE
+    assert np.array_equal(img, avatars.render(avatars.make_face(0, 7)[1], lab["pose"]))
+    poses = np.array([avatars.sample_pose(np.random.default_rng([0, i, 2]), 6) for i in range(500)])
+    assert poses[:, 0].min() < -5 and poses[:, 0].max() > 5 and poses[:, 2].std() > 0.04
+    monkeypatch.setattr(avatars, "SHARD_SIZE", 3)
+    avatars.build(tmp_path, n_train=4, n_heldout=1, seed=3, workers=1, progress=False, n_twins=2, jitter=6)
+    images, labels = avatars.load_split(tmp_path, "train")
+    assert labels["pose"].shape == (4, 3) and np.array_equal(images[2], avatars.make_face(3, 2, jitter=6)[0])
+    twins, twin_labels = avatars.load_split(tmp_path, "twins")
+    assert np.allclose(twin_labels["pose"], labels["pose"][:2])  # a twin keeps its face's pose
+    with pytest.raises(SystemExit):  # a posed dataset is other settings
+        avatars.build(tmp_path, n_train=4, n_heldout=1, seed=3, workers=1, progress=False)

@@ -30,6 +30,11 @@ RESOLUTION = 64
 SHARD_SIZE = 1000
 BACKGROUND = "#DCE6F0"  # one flat background for every face
 CROP = "22 8 220 220"  # square viewBox around head, hair and beard (the template is 264x280)
+# Poses (datasets built with --jitter J): each face moved by up to J output pixels each way and
+# scaled by up to POSE_SCALE either way, about the crop's centre. The renders otherwise put every
+# part at one place, and no latent of a model trained on them can move a part (a drag's premise).
+POSE_SCALE = 1.12
+_PAD = 60  # template units drawn around the crop for posed renders, so a moved face is never cut
 
 # ---------------------------------------------------------------------------------------------
 # Attributes: name -> (py_avataaars enum name, {member: relative frequency}).
@@ -167,23 +172,50 @@ def render_svg(attributes: dict[str, int]) -> str:
     return svg.replace(head, f'width="{size}" height="{size}" viewBox="{CROP}"')
 
 
-def render(attributes: dict[str, int]) -> np.ndarray:
-    """One face as a (64, 64, 3) uint8 array on the flat background."""
+def render(attributes: dict[str, int], pose: tuple[float, float, float] | None = None) -> np.ndarray:
+    """One face as a (64, 64, 3) uint8 array on the flat background. pose = (dx, dy, s): the face
+    moved right by dx and down by dy output pixels and scaled by s about the centre of the crop."""
     import cairosvg
     from PIL import Image
+    svg = render_svg(attributes)
+    x0, y0, size = (float(v) for v in CROP.split()[:3])
+    box = (0.0, 0.0, size, size)
+    if pose is not None:
+        # Drawn at the template's own scale with a margin (cairosvg misplaces masks when it
+        # scales), then cropped and resampled here.
+        s_old = f'width="{int(size)}" height="{int(size)}" viewBox="{CROP}"'
+        big = size + 2 * _PAD
+        svg = svg.replace(s_old, f'width="{big:g}" height="{big:g}" viewBox="{x0 - _PAD:g} {y0 - _PAD:g} {big:g} {big:g}"')
+        dx, dy, s = pose
+        side = size / s  # template units seen by the output
+        unit = side / RESOLUTION  # template units per output pixel
+        cx, cy = _PAD + size / 2 - dx * unit, _PAD + size / 2 - dy * unit
+        box = (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)
     # Rendered transparent and put on the background here: cairosvg's own background_color
     # breaks the templates' masks (faces come out grey).
-    png = cairosvg.svg2png(bytestring=render_svg(attributes).encode())
+    png = cairosvg.svg2png(bytestring=svg.encode())
     face = Image.open(io.BytesIO(png)).convert("RGBA")
     canvas = Image.new("RGBA", face.size, BACKGROUND)
     face = Image.alpha_composite(canvas, face).convert("RGB")
-    return np.asarray(face.resize((RESOLUTION, RESOLUTION), Image.Resampling.LANCZOS))
+    return np.asarray(face.resize((RESOLUTION, RESOLUTION), Image.Resampling.LANCZOS, box=box))
 
 
-def make_face(seed: int, index: int) -> tuple[np.ndarray, dict[str, int]]:
-    """Image `index` of the dataset with `seed`: pixels and labels."""
+def sample_pose(rng: np.random.Generator, jitter: float) -> tuple[float, float, float]:
+    """(dx, dy, s): a shift of up to `jitter` output pixels each way, uniform, and a scale
+    log-uniform in [1 / POSE_SCALE, POSE_SCALE]."""
+    dx, dy = rng.uniform(-jitter, jitter, 2)
+    s = float(np.exp(rng.uniform(-np.log(POSE_SCALE), np.log(POSE_SCALE))))
+    return float(dx), float(dy), s
+
+
+def make_face(seed: int, index: int, jitter: float = 0.0) -> tuple[np.ndarray, dict[str, int]]:
+    """Image `index` of the dataset with `seed`: pixels and labels (with "pose" when jitter > 0:
+    the same face as without jitter, posed by a draw of its own)."""
     labels = sample_attributes(np.random.default_rng([seed, index]))
-    return render(labels), labels
+    if jitter <= 0:
+        return render(labels), labels
+    pose = sample_pose(np.random.default_rng([seed, index, 2]), jitter)
+    return render(labels, pose), {**labels, "pose": pose}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -230,11 +262,15 @@ def twin_attributes(labels: dict[str, int], rng: np.random.Generator) -> tuple[d
     return out, attribute
 
 
-def make_twin(seed: int, index: int) -> tuple[np.ndarray, dict[str, int], str]:
-    """The twin of training image `index`: pixels, labels and the attribute that differs."""
+def make_twin(seed: int, index: int, jitter: float = 0.0) -> tuple[np.ndarray, dict[str, int], str]:
+    """The twin of training image `index`: pixels, labels and the attribute that differs (in the
+    face's own pose where there is jitter)."""
     labels = sample_attributes(np.random.default_rng([seed, index]))
     twin, attribute = twin_attributes(labels, np.random.default_rng([seed, index, 1]))
-    return render(twin), twin, attribute
+    if jitter <= 0:
+        return render(twin), twin, attribute
+    pose = sample_pose(np.random.default_rng([seed, index, 2]), jitter)
+    return render(twin, pose), {**twin, "pose": pose}, attribute
 
 
 # ---------------------------------------------------------------------------------------------
@@ -247,21 +283,26 @@ def _shard_path(out: Path, split: str, k: int) -> Path:
     return out / f"{split}-{k:05d}.npz"
 
 
-def build_shard(out: str, split: str, k: int, count: int, seed: int) -> str:
+def build_shard(out: str, split: str, k: int, count: int, seed: int, jitter: float = 0.0) -> str:
     """Shard k of a split. "twins": the twins of training faces k * SHARD_SIZE onwards, with
-    `base` (the training face's index) and `changed` (the index in ATTRIBUTES of what differs)."""
+    `base` (the training face's index) and `changed` (the index in ATTRIBUTES of what differs).
+    With jitter, also `pose` (count, 3) float32: dx, dy, scale (see render)."""
     start = SPLITS.get(split, 0) + k * SHARD_SIZE
     images = np.empty((count, RESOLUTION, RESOLUTION, 3), np.uint8)
     labels = {a: np.empty(count, np.int16) for a in ATTRIBUTES}
     extra = {}
     if split == "twins":
         extra = {"base": np.arange(start, start + count, dtype=np.int64), "changed": np.empty(count, np.int16)}
+    if jitter > 0:
+        extra["pose"] = np.empty((count, 3), np.float32)
     for j in range(count):
         if split == "twins":
-            images[j], lab, changed = make_twin(seed, start + j)
+            images[j], lab, changed = make_twin(seed, start + j, jitter)
             extra["changed"][j] = ATTRIBUTES.index(changed)
         else:
-            images[j], lab = make_face(seed, start + j)
+            images[j], lab = make_face(seed, start + j, jitter)
+        if jitter > 0:
+            extra["pose"][j] = lab["pose"]
         for a in ATTRIBUTES:
             labels[a][j] = lab[a]
     path = _shard_path(Path(out), split, k)
@@ -272,9 +313,10 @@ def build_shard(out: str, split: str, k: int, count: int, seed: int) -> str:
 
 
 def build(out: str | Path, n_train: int = 50_000, n_heldout: int = 5_000, seed: int = 0,
-          workers: int = 2, progress: bool = True, n_twins: int = 0) -> None:
+          workers: int = 2, progress: bool = True, n_twins: int = 0, jitter: float = 0.0) -> None:
     """Build (or finish building) the dataset in `out`. n_twins: also the twins of the first
-    n_twins training faces (for the embedded CLIP's training); they can be added later."""
+    n_twins training faces (for the embedded CLIP's training); they can be added later.
+    jitter > 0: every face posed (moved by up to jitter px, scaled; see sample_pose)."""
     if n_twins > n_train:
         raise ValueError("there are twins only of training faces: n_twins <= n_train")
     out = Path(out)
@@ -282,6 +324,8 @@ def build(out: str | Path, n_train: int = 50_000, n_heldout: int = 5_000, seed: 
     meta = {"seed": seed, "n_train": n_train, "n_heldout": n_heldout, "resolution": RESOLUTION,
             "background": BACKGROUND, "crop": CROP, "attributes":
             {a: attribute_classes(a) for a in ATTRIBUTES}}
+    if jitter > 0:
+        meta["pose"] = {"jitter_px": jitter, "scale": POSE_SCALE}
     meta_path = out / "dataset.json"
     if meta_path.exists():
         old = json.loads(meta_path.read_text())
@@ -292,7 +336,7 @@ def build(out: str | Path, n_train: int = 50_000, n_heldout: int = 5_000, seed: 
     for split, n in (("train", n_train), ("heldout", n_heldout), ("twins", n_twins)):
         for k in range((n + SHARD_SIZE - 1) // SHARD_SIZE):
             if not _shard_path(out, split, k).exists():
-                jobs.append((str(out), split, k, min(SHARD_SIZE, n - k * SHARD_SIZE), seed))
+                jobs.append((str(out), split, k, min(SHARD_SIZE, n - k * SHARD_SIZE), seed, jitter))
     from tqdm import tqdm
     bar = tqdm(total=len(jobs), unit="shard", disable=not progress)
     if workers <= 1:
@@ -318,6 +362,8 @@ def load_split(folder: str | Path, split: str = "train") -> tuple[np.ndarray, di
     images = np.concatenate([s["images"] for s in shards])
     labels = {a: np.concatenate([s[a] for s in shards]).astype(np.int64) for a in ATTRIBUTES + ["base", "changed"]
               if a in shards[0]}
+    if "pose" in shards[0]:
+        labels["pose"] = np.concatenate([s["pose"] for s in shards])
     return images, labels
 
 
@@ -328,9 +374,10 @@ def main(argv=None):
     p.add_argument("--heldout", type=int, default=5_000)
     p.add_argument("--twins", type=int, default=0, help="also render twins of this many training faces")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--jitter", type=float, default=0.0, help="pose every face: moved by up to this many px, scaled")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     a = p.parse_args(argv)
-    build(a.out, a.train, a.heldout, a.seed, a.workers, n_twins=a.twins)
+    build(a.out, a.train, a.heldout, a.seed, a.workers, n_twins=a.twins, jitter=a.jitter)
 
 
 if __name__ == "__main__":
