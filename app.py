@@ -51,6 +51,11 @@ LONG = dict(concurrency_id="long", concurrency_limit=2 if ON_GPU else 1)     # g
 PROJECT = dict(concurrency_id="project", concurrency_limit=2 if ON_GPU else 1)  # projections: minutes of optimisation
 TEXT = dict(concurrency_id="text", concurrency_limit=2 if ON_GPU else 1)        # text edits: CLIP through the generator
 DRAG = dict(concurrency_id="drag", concurrency_limit=2 if ON_GPU else 1)        # drags: an optimisation per click
+# What a missing input says (see needs): shown at the input, the outputs left as they were.
+PHOTO_FIRST = "upload an image first (or pick an example below it)"
+PROMPT_FIRST = "write what the edit should give, e.g. 'with sunglasses' or 'smiling'"
+POINTS_FIRST = "click a handle on the image, then where it should go"
+SLOT_FIRST = "%s: give a latents .npz (a projection's download; the A / B / C buttons of Project put one in)"
 CSS = ".enlarge img { width: 100%; height: 100%; object-fit: contain; }"  # 64 px results shown large
 
 
@@ -122,6 +127,30 @@ def _safe(fn):
         except Exception as e:
             fail(e)
     return wrapped
+
+
+def needs(*checks):
+    """An event's validator: checks are (position in the event's inputs, test, message). Where a
+    test fails the event does not run: the page shows the message at that input and leaves the
+    outputs as they were (an error would mark every output pane "Error"); the API answers 422
+    with the message (gradio_client: ValidationError). Only what is missing is checked here;
+    what is wrong is the studio's to say."""
+    def validator(*args):
+        failed = {i: message for i, test, message in checks if i < len(args) and not test(args[i])}
+        return [gr.validate(i not in failed, failed.get(i, "")) for i in range(len(args))]
+    return validator
+
+
+def _given(value) -> bool:
+    return value is not None and value != "" and value != []
+
+
+def _has_points(value) -> bool:
+    return _given(value) and str(value).replace(" ", "") not in ("[]", "[[]]")
+
+
+def _has_words(value) -> bool:
+    return _given(value) and bool(str(value).strip())
 
 
 # --- how long each GPU handler may hold a ZeroGPU card: from its arguments ---------------
@@ -376,8 +405,10 @@ if ON_GPU:  # the default model and its companions go to the GPU at start-up (Ze
         studio.workspace(DEFAULT).prepare("text_edit")
     except Exception:
         log.warning("the default model could not be loaded at start-up", exc_info=True)
-EXAMPLE_PHOTOS = sorted(glob.glob(os.path.join(os.path.dirname(os.path.abspath(__file__)), "checkpoints",
-                                               "avataaars64", "examples", "*.png")))
+_CHECKPOINTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "checkpoints")
+# Two held-out avatars (for the embedded model) and scikit-image's astronaut (for face models).
+EXAMPLE_PHOTOS = sorted(glob.glob(os.path.join(_CHECKPOINTS, "avataaars64", "examples", "*.png"))) + \
+    sorted(glob.glob(os.path.join(_CHECKPOINTS, "examples", "*.jpg")))
 with gr.Blocks(title="StyleGAN Studio", delete_cache=(600, 3600)) as demo:  # Gradio's copies live an hour too
     gr.Markdown("# StyleGAN Studio\nAny StyleGAN2 / StyleGAN3 checkpoint in the browser: generate, mix styles, "
                 "walk, edit by direction or by text (StyleCLIP), project your photo (with PTI), drag to edit, "
@@ -489,7 +520,8 @@ with gr.Blocks(title="StyleGAN Studio", delete_cache=(600, 3600)) as demo:  # Gr
             with gr.Column():
                 photo = gr.Image(label="Your image (upload, webcam or paste)", type="filepath", image_mode=None,
                                  sources=["upload", "webcam", "clipboard"], height=280, elem_id="photo")
-                gr.Examples(EXAMPLE_PHOTOS, [photo], label="No photo at hand? Held-out avatars (never trained on)")
+                gr.Examples(EXAMPLE_PHOTOS, [photo], label="No photo at hand? Held-out avatars (never trained on; for the "
+                            "embedded model) or a photo of a face (for face models, with Align)")
                 align = gr.Checkbox(value=False, label="Align the face first (FFHQ crop; face models)")
                 recipe = gr.Radio(list(RECIPES), value="hybrid", label="Recipe")
                 gr.Markdown("**encoder**: one pass, instant · **hybrid**: encoder start + 100 steps · "
@@ -647,11 +679,11 @@ with gr.Blocks(title="StyleGAN Studio", delete_cache=(600, 3600)) as demo:  # Gr
                                                   proj_iterations],
                                 [proj_target, proj_image, proj_info, proj_npz, proj_video, dir_latents, mix_latents,
                                  walk_latents, text_latents],
-                                api_name="project", **PROJECT)
+                                api_name="project", validator=needs((3, _given, PHOTO_FIRST)), **PROJECT)
     stop_proj.click(None, None, None, cancels=[proj_event])
     text_event = run_text.click(text_edit, model + [prompt, neutral, text_method, alpha, beta, text_steps, text_seed, psi,
                                                     class_idx, text_latents], [text_image, text_info, text_npz],
-                                api_name="text_edit", **TEXT)
+                                api_name="text_edit", validator=needs((3, _has_words, PROMPT_FIRST)), **TEXT)
     stop_text.click(None, None, None, cancels=[text_event])
     drag_show.click(drag_start, model + [drag_seed, psi, class_idx, drag_latents], [drag_image, drag_points, drag_mask],
                     api_visibility="private", **QUICK)
@@ -659,17 +691,23 @@ with gr.Blocks(title="StyleGAN Studio", delete_cache=(600, 3600)) as demo:  # Gr
                       api_visibility="private", **QUICK)
     drag_event = run_drag.click(drag, model + [drag_points, drag_seed, psi, class_idx, drag_latents, drag_steps,
                                                drag_mask],
-                                [drag_result, drag_info, drag_npz], api_name="drag", **DRAG)
+                                [drag_result, drag_info, drag_npz], api_name="drag",
+                                validator=needs((3, _has_points, POINTS_FIRST)), **DRAG)
     stop_drag.click(None, None, None, cancels=[drag_event])
     run_look.click(look_inside, model + [look_seed, psi, class_idx, look_latents, look_layer, look_channel, look_tx,
                                          look_ty, look_rot], [look_image, look_info], api_name="inspect", **QUICK)
     for button, slot in ((to_a, slot_a), (to_b, slot_b), (to_c, slot_c)):
         button.click(lambda f: f, [proj_npz], [slot], api_visibility="private", **QUICK)
     run_morph.click(morph, model + [slot_a, slot_b, morph_frames, morph_fps], [morph_video, morph_info],
-                    api_name="morph", **LONG)
+                    api_name="morph", validator=needs((3, _given, SLOT_FIRST % "image A"),
+                                                      (4, _given, SLOT_FIRST % "image B")), **LONG)
     run_expr.click(expression_transfer, model + [slot_a, slot_b, slot_c, expr_strength], [expr_image, expr_npz],
-                   api_name="expression_transfer", **EDIT)
-    run_cross.click(crossover, model + [slot_a, slot_b, cross_k], [cross_image, cross_npz], api_name="crossover", **EDIT)
+                   api_name="expression_transfer",
+                   validator=needs(*((3 + i, _given, SLOT_FIRST % name) for i, name in
+                                    enumerate(("target (A)", "neutral face (B)", "expressive face (C)")))), **EDIT)
+    run_cross.click(crossover, model + [slot_a, slot_b, cross_k], [cross_image, cross_npz], api_name="crossover",
+                    validator=needs((3, _given, SLOT_FIRST % "content image (A)"),
+                                    (4, _given, SLOT_FIRST % "style image (B)")), **EDIT)
     info_outputs = [style_layer, dir_start, dir_end, preset, mix_start, mix_end, class_idx, attribute, recipe, align,
                     cross_k, text_method, look_layer, model_note]
     demo.load(model_info, model, info_outputs, api_name="model_info", **QUICK)

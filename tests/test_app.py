@@ -131,7 +131,7 @@ def test_project_and_what_to_do_with_projections(app_url, tmp_path):
     assert Image.open(strip).size == (3 * 64, 64)
     with pytest.raises(Exception) as e:
         client.predict(*MODEL, npzs[0], None, 4, api_name="/crossover")
-    assert "style image: give a latents .npz" in str(e.value)
+    assert "style image (B): give a latents .npz" in str(e.value)
 
 
 def test_long_work_streams_previews(app_url):

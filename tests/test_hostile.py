@@ -125,7 +125,9 @@ def app(files, tmp_path_factory):
     client.predict(*MODEL, 1, 0.7, "const", 0, api_name="/generate")
     client.predict(*MODEL, 1, "SeFa", 0, None, 1, 0, 9, 0.7, 0, None, api_name="/direction")
     client.predict(*MODEL, 1, "b16.conv1", 1, 1, 0.7, 0, api_name="/stylespace")
-    yield {"url": url, "client": client, "proc": psutil.Process(proc.pid), "log": log}
+    _, latents = client.predict(*MODEL, "0", 0.7, 0, "const", 0, 0, 0, 0, api_name="/generate_seeds")
+    yield {"url": url, "client": client, "proc": psutil.Process(proc.pid), "log": log, "photo": files["red.png"],
+           "latents": latents}
     proc.terminate()
     proc.wait(timeout=30)
     hub.close()
@@ -185,8 +187,16 @@ def raw_call(app, endpoint, data, timeout=60):
     body = data if isinstance(data, (bytes, str)) else json.dumps(data, allow_nan=True)
     req = urllib.request.Request(f"{app['url']}/gradio_api/call/{endpoint}", data=body.encode() if isinstance(body, str) else body,
                                  headers={"content-type": "application/json"})
-    with urllib.request.urlopen(req, timeout=timeout) as r:
-        event_id = json.load(r)["event_id"]
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            event_id = json.load(r)["event_id"]
+    except urllib.error.HTTPError as e:
+        if e.code == 422:  # an input the event's validator found missing
+            failed = [d["message"] for d in json.load(e).get("detail", []) if not d.get("is_valid", True)]
+            return "invalid", "; ".join(failed)
+        if e.code == 400:  # refused before it was queued (a validator's inputs could not be read)
+            return "error", json.load(e).get("detail")
+        raise
     with urllib.request.urlopen(f"{app['url']}/gradio_api/call/{endpoint}/{event_id}", timeout=timeout) as r:
         text = r.read().decode()
     kind = "error" if "event: error" in text else "complete"
@@ -358,6 +368,15 @@ NUMERIC_CASES = [  # endpoint, the arguments after the model, index of the field
 ]
 
 
+def uploaded(app, path) -> dict:
+    """A file uploaded to the app as a browser does: the FileData a raw call may name."""
+    import httpx
+    with open(path, "rb") as f:
+        r = httpx.post(f"{app['url']}/gradio_api/upload", files={"files": (os.path.basename(path), f)}, timeout=30)
+    r.raise_for_status()
+    return {"path": r.json()[0], "meta": {"_type": "gradio.FileData"}}
+
+
 @pytest.mark.parametrize("endpoint,args,index,field", NUMERIC_CASES)
 @pytest.mark.parametrize("bad", ["NaN", "Infinity", "-Infinity", "null", "1e400", "-7", "99999999999", "\"abc\""])
 def test_every_numeric_field_refuses_nonsense_by_name(app, endpoint, args, index, field, bad):
@@ -365,6 +384,10 @@ def test_every_numeric_field_refuses_nonsense_by_name(app, endpoint, args, index
         pytest.skip("-7 is a valid value here")
     if bad == "null" and field in ("class", "steps", "encoder iterations"):
         pytest.skip("null: the model's default class, the recipe's steps")
+    if endpoint == "project":  # an image is there: a missing one is refused before any number is read
+        args = [uploaded(app, app["photo"])] + args[1:]
+    if endpoint == "expression_transfer":  # so are the three projections
+        args = [uploaded(app, app["latents"]) for _ in range(3)] + args[3:]
     values = [json.dumps(v) for v in ["avataaars-64", "", None] + args]
     values[3 + index] = bad
     with Peak(app["proc"]) as mem:
@@ -397,8 +420,6 @@ def test_projection_choices_are_checked(app, files):
     kind, message = raw_call(app, "project", {"data": ["avataaars-64", "", None, {"path": files["red.png"],
                              "meta": {"_type": "gradio.FileData"}}, False, "encoder", None, 0, False, 0, 0]})
     assert kind == "error" and "root:" not in str(message)  # a server path is not an upload
-    text, _ = refused(app, files, "/project", *MODEL, None, False, "encoder", None, 0, False)
-    assert "upload an image first" in text
     text, _ = refused(app, files, "/morph", *MODEL, gradio_client.handle_file(files["nan-latents.npz"]),
                       gradio_client.handle_file(files["wrong-latents.npz"]), 10, 10)
     assert "image A: these latents contain NaN" in text
@@ -475,3 +496,29 @@ def test_server_is_still_well(app):
     ours = [line for line in log.splitlines() if line.strip().startswith("File \"" + ROOT) and ".venv" not in line]
     assert not ours, log[-3000:]
     assert "RuntimeWarning" not in log
+
+
+# --- missing inputs ------------------------------------------------------------------------
+
+MISSING_CASES = [  # endpoint, the arguments after the model, the message's words
+    ("project", [None, False, "encoder", None, 0, False, 0, 0], "upload an image first"),
+    ("text_edit", ["   ", "", "global (fast)", 4, 0.1, 10, 0, 0.7, 0, None], "write what the edit should give"),
+    ("drag", ["[]", 1, 0.7, 0, None, 10, None], "click a handle on the image"),
+    ("morph", [None, None, 10, 10], "image A: give a latents .npz"),
+    ("expression_transfer", [None, None, None, 1.0], "expressive face (C): give a latents .npz"),
+    ("crossover", [None, None, 4], "style image (B): give a latents .npz"),
+]
+
+
+@pytest.mark.parametrize("endpoint,args,words", MISSING_CASES)
+def test_a_missing_input_is_one_message_before_anything_runs(app, files, endpoint, args, words):
+    """The event's validator refuses it (HTTP 422, gradio_client's ValidationError): the handler
+    never runs, so the page marks no output pane "Error" (tests/test_browser.py looks)."""
+    with Peak(app["proc"]) as mem:
+        kind, message = raw_call(app, endpoint, {"data": list(MODEL) + args})
+    assert kind == "invalid" and words in message, (kind, message)
+    assert mem.growth < REFUSED_BUDGET
+    with pytest.raises(gradio_client.exceptions.ValidationError) as e:
+        app["client"].predict(*MODEL, *args, api_name="/" + endpoint)
+    assert words in str(e.value)
+    assert_no_server_details(str(e.value), files)
