@@ -318,13 +318,13 @@ def project(choice, text, upload, image, align, recipe, steps, seed, make_video,
         progress((u.step, u.steps), desc="projecting")
         if u.done:
             npz = w.save_latents(studio.files.path("projection.npz"), u.ws, noise=u.noise, tuned=u.tuned)
-            yield png(u.target, "target.png"), png(u.preview, "projection.png"), u.note, npz, u.video, npz, npz, npz, npz
+            yield (png(u.target, "target.png"), png(u.preview, "projection.png"), u.note, npz, u.video) + (npz,) * 6
         elif u.preview is not None:  # at most one a second; between them the loop runs on
             last = u.history[-1] if u.history else {}
             status = f"step {u.step} of {u.steps}" + (f", PSNR {last['psnr']:.2f} dB" if "psnr" in last else "")
             target = gr.skip() if target_shown else png(u.target, "target.png")
             target_shown = True
-            yield (target, png(u.preview, "preview.png"), status) + (gr.skip(),) * 6
+            yield (target, png(u.preview, "preview.png"), status) + (gr.skip(),) * 8
 
 
 @handler(gpu=text_seconds, prepare=lambda w, *_: w.prepare("text_edit"))
@@ -359,11 +359,26 @@ def look_inside(choice, text, upload, seed, psi, class_idx, latents, layer, chan
 
 @handler
 def drag_start(choice, text, upload, seed, psi, class_idx, latents):
-    """The image to place points on (the page's current latent, enlarged), no points, and the
-    same image under an empty mask layer to paint on."""
+    """The image to place points on (the page's current latent, enlarged), no points, the same
+    image under an empty mask layer to paint on, and the line saying which latent it is."""
     w = studio.workspace(choice, text, upload)
     image = png(w.drag_task.canvas(seed, psi, class_idx, latents), "drag_start.png")
-    return image, "[]", {"background": image, "layers": [], "composite": image}
+    _, note = w.current(seed, psi, class_idx, latents)
+    return image, "[]", {"background": image, "layers": [], "composite": image}, note
+
+
+@handler(gpu=seconds(images=1))
+def current_latent(choice, text, upload, seed, psi, class_idx, latents):
+    """The thumbnail and line of what an editing tab acts on (Workspace.current)."""
+    image, note = studio.workspace(choice, text, upload).current(seed, psi, class_idx, latents)
+    return png(image, "current.png"), note
+
+
+def use_result(npz):
+    """An edit's result made the page's current latent: into every tab's latents box."""
+    if not npz:
+        raise gr.Error("there is no result to use yet", print_exception=False)
+    return (npz,) * 6
 
 
 @handler
@@ -492,6 +507,10 @@ with gr.Blocks(title="StyleGAN Studio", delete_cache=(600, 3600)) as demo:  # Gr
             with gr.Column():
                 dir_seed = gr.Number(value=0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed")
                 dir_latents = gr.File(label="…or latents (.npz with 'w')", file_types=[".npz"], type="filepath")
+                with gr.Row(equal_height=True):
+                    dir_current = gr.Image(show_label=False, type="filepath", format="png", height=96, width=96,
+                                           interactive=False, buttons=[], elem_id="dir-current", scale=0, min_width=96)
+                    dir_current_note = gr.Markdown(elem_id="dir-current-note")
                 method = gr.Radio(list(DIRECTION_METHODS), value="SeFa", label="Method")
                 index = gr.Slider(0, NUM_COMPONENTS - 1, value=0, step=1, label="Component (SeFa, GANSpace, GANSpace files)")
                 attribute = gr.Dropdown([], label="Attribute (a classifier's) or declared direction (InterFaceGAN, GANSpace file)",
@@ -506,6 +525,7 @@ with gr.Blocks(title="StyleGAN Studio", delete_cache=(600, 3600)) as demo:  # Gr
                                  elem_classes="enlarge", buttons=["download"])
                 dir_info = gr.Markdown()
                 dir_npz = gr.File(label="Edited latents (+strength, .npz)")
+                dir_use = gr.Button("Edit this result next", size="sm")
         with gr.Accordion("StyleSpace: one style channel", open=False):
             with gr.Row():
                 style_layer = gr.Dropdown([], label="Layer", allow_custom_value=True)
@@ -585,6 +605,7 @@ with gr.Blocks(title="StyleGAN Studio", delete_cache=(600, 3600)) as demo:  # Gr
             with gr.Column():
                 drag_image = gr.Image(label="Click a handle, then where it should go (red → blue)", type="filepath",
                                       format="png", height=320, interactive=False, elem_id="drag-image")
+                drag_current_note = gr.Markdown(elem_id="drag-current-note")
                 drag_points = gr.Textbox(value="[]", label="Points: [[handle x, handle y, target x, target y], …] "
                                          "in the model's pixels", elem_id="drag-points")
                 with gr.Row():
@@ -605,7 +626,7 @@ with gr.Blocks(title="StyleGAN Studio", delete_cache=(600, 3600)) as demo:  # Gr
                 drag_result = gr.Image(label="Dragged (tracked handles red, targets blue)", type="filepath",
                                        format="png", height=320, buttons=["download"])
                 drag_info = gr.Markdown(elem_id="drag-info")
-                drag_npz = gr.File(label="Dragged latent (.npz)")
+                drag_npz = gr.File(label="Dragged latent (.npz; the next drag starts from it)")
 
     with gr.Tab("Text edit"):
         with gr.Row():
@@ -630,6 +651,10 @@ with gr.Blocks(title="StyleGAN Studio", delete_cache=(600, 3600)) as demo:  # Gr
                     text_seed = gr.Number(value=0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed")
                 text_latents = gr.File(label="…or edit these latents (.npz; a projection lands here)", file_types=[".npz"],
                                        type="filepath")
+                with gr.Row(equal_height=True):
+                    text_current = gr.Image(show_label=False, type="filepath", format="png", height=96, width=96,
+                                            interactive=False, buttons=[], elem_id="text-current", scale=0, min_width=96)
+                    text_current_note = gr.Markdown(elem_id="text-current-note")
                 with gr.Row():
                     run_text = gr.Button("Edit", variant="primary")
                     stop_text = gr.Button("Stop", variant="stop")
@@ -638,6 +663,7 @@ with gr.Blocks(title="StyleGAN Studio", delete_cache=(600, 3600)) as demo:  # Gr
                                       elem_classes="enlarge", buttons=["download"])
                 text_info = gr.Markdown(elem_id="text-info")
                 text_npz = gr.File(label="Edited latent (.npz: 'w', and 'styles.<layer>' for a global edit)")
+                text_use = gr.Button("Edit this result next", size="sm")
 
     with gr.Tab("Look inside"):
         gr.Markdown("What a layer of the generator computes for an image of the page, and the image's 2-D "
@@ -661,6 +687,7 @@ with gr.Blocks(title="StyleGAN Studio", delete_cache=(600, 3600)) as demo:  # Gr
                 look_info = gr.Markdown(elem_id="look-info")
 
     model = [choice, hub_id, upload]
+    current = [dir_latents, mix_latents, walk_latents, text_latents, drag_latents, look_latents]  # the current latent's boxes
     run_one.click(generate, model + [seed, psi, noise_mode, class_idx], [image, info], api_name="generate", **QUICK)
     run_gen.click(generate_seeds, model + [seeds, psi, cutoff, noise_mode, class_idx, tx, ty, rot], [gallery, gen_npz],
                   api_name="generate_seeds", **LONG)
@@ -677,16 +704,15 @@ with gr.Blocks(title="StyleGAN Studio", delete_cache=(600, 3600)) as demo:  # Gr
                     api_name="stylespace", **EDIT)
     proj_event = run_proj.click(project, model + [photo, align, recipe, proj_steps, proj_seed, make_video, class_idx,
                                                   proj_iterations],
-                                [proj_target, proj_image, proj_info, proj_npz, proj_video, dir_latents, mix_latents,
-                                 walk_latents, text_latents],
+                                [proj_target, proj_image, proj_info, proj_npz, proj_video] + current,
                                 api_name="project", validator=needs((3, _given, PHOTO_FIRST)), **PROJECT)
     stop_proj.click(None, None, None, cancels=[proj_event])
     text_event = run_text.click(text_edit, model + [prompt, neutral, text_method, alpha, beta, text_steps, text_seed, psi,
                                                     class_idx, text_latents], [text_image, text_info, text_npz],
                                 api_name="text_edit", validator=needs((3, _has_words, PROMPT_FIRST)), **TEXT)
     stop_text.click(None, None, None, cancels=[text_event])
-    drag_show.click(drag_start, model + [drag_seed, psi, class_idx, drag_latents], [drag_image, drag_points, drag_mask],
-                    api_visibility="private", **QUICK)
+    gr.on([drag_show.click, drag_latents.change], drag_start, model + [drag_seed, psi, class_idx, drag_latents],
+          [drag_image, drag_points, drag_mask, drag_current_note], api_visibility="private", **QUICK)
     drag_image.select(add_point, model + [drag_points, drag_seed, psi, class_idx, drag_latents], [drag_image, drag_points],
                       api_visibility="private", **QUICK)
     drag_event = run_drag.click(drag, model + [drag_points, drag_seed, psi, class_idx, drag_latents, drag_steps,
@@ -694,6 +720,16 @@ with gr.Blocks(title="StyleGAN Studio", delete_cache=(600, 3600)) as demo:  # Gr
                                 [drag_result, drag_info, drag_npz], api_name="drag",
                                 validator=needs((3, _has_points, POINTS_FIRST)), **DRAG)
     stop_drag.click(None, None, None, cancels=[drag_event])
+    # What the editing tabs act on, shown beside them; a finished drag is the next one's start,
+    # other results are when asked (an edit re-run with another strength must not compound).
+    drag_event.success(use_result, [drag_npz], current, api_visibility="private", **QUICK)
+    dir_use.click(use_result, [dir_npz], current, api_visibility="private", **QUICK)
+    text_use.click(use_result, [text_npz], current, api_visibility="private", **QUICK)
+    for seed_box, latents_box, shown in ((dir_seed, dir_latents, [dir_current, dir_current_note]),
+                                         (text_seed, text_latents, [text_current, text_current_note])):
+        gr.on([demo.load, seed_box.change, latents_box.change, psi.release, choice.change, hub_id.submit, upload.change],
+              current_latent, model + [seed_box, psi, class_idx, latents_box], shown, api_visibility="private",
+              trigger_mode="always_last", **QUICK)
     run_look.click(look_inside, model + [look_seed, psi, class_idx, look_latents, look_layer, look_channel, look_tx,
                                          look_ty, look_rot], [look_image, look_info], api_name="inspect", **QUICK)
     for button, slot in ((to_a, slot_a), (to_b, slot_b), (to_c, slot_c)):

@@ -51,6 +51,11 @@ class Start:
     tuned: Optional[str] = None          # the tuned generator's key, carried into the result's .npz
     note: str = ""
 
+# The page's own .npz downloads, by file name: what the "Acting on" line calls them.
+LATENT_KINDS = {"projection": "a projection", "text_edit": "a text edit", "drag": "a drag",
+                "edited_latents": "a direction edit", "latents": "generated seeds", "mixed_latents": "a style mix",
+                "expression": "an expression transfer", "crossover": "a crossover"}
+
 __all__ = ["Workspace", "Gallery", "WalkFrame", "DirectionEdit", "ProjectUpdate", "TextEditUpdate", "NOISE_MODES",
            "DIRECTION_METHODS", "NUM_COMPONENTS", "MAX_FRAMES", "MAX_GRID", "MAX_MIX_SEEDS", "RECIPES",
            "MAX_PROJECTION_STEPS", "MAX_ENCODER_ITERATIONS",
@@ -206,6 +211,27 @@ class Workspace:
             return Start(ws, self.G, None, "this latent's PTI-tuned generator is no longer kept "
                                             f"(the {tuned_keep()} most recent are): edited with the model itself")
         return Start(ws, G, key, "with its PTI-tuned generator")
+
+    def current(self, seed=0, psi=0.7, class_idx=None, latents=None, size: int = 128):
+        """What the editing tabs act on, shown where they are: a thumbnail (PIL, at most `size`
+        px a side) and a line saying what it is (a seed, a projection, an earlier edit, with its
+        PTI-tuned generator where there is one)."""
+        import PIL.Image
+
+        from editing.generate import synthesize
+        from ops.images import to_pil
+        start = self.start(seed, psi, class_idx, latents)
+        image = to_pil(synthesize(start.G, start.ws, self.noise(None)))[0]
+        if max(image.size) > size:
+            image = image.resize((size, size), PIL.Image.Resampling.LANCZOS)
+        if not latents:
+            what = f"seed {inputs.integer(seed, 'seed', 0, MAX_SEED)} (ψ {self.psi(psi):g})"
+        else:
+            name = str(latents).replace("\\", "/").rsplit("/", 1)[-1]
+            kind = LATENT_KINDS.get(name.rsplit(".", 1)[0])
+            name = name if len(name) <= 48 else name[:45] + "…"
+            what = f"{kind} ({name})" if kind else f"the latents in {name}"
+        return image, f"Acting on {what}" + (f", {start.note}" if start.note else "") + "."
 
     def keep_tuned(self, G: torch.nn.Module) -> str:
         """Keep a PTI-tuned generator (bounded: tuned_keep()) and return its key, an unguessable

@@ -77,6 +77,18 @@ def avatar(tmp_path_factory):
     return str(path)
 
 
+def test_an_empty_click_is_one_message_and_the_panes_stay(page, shots):
+    """Project with no image: the message at the image, no "Error" badge on any result pane."""
+    page.get_by_role("tab", name="Project").click()
+    page.get_by_role("button", name="Project", exact=True).click()
+    page.get_by_text("upload an image first").first.wait_for(timeout=30_000)
+    page.wait_for_timeout(1500)
+    try:
+        assert page.get_by_text("Error", exact=True).count() == 0
+    finally:
+        page.screenshot(path=os.path.join(shots, "5b-empty-project.png"), full_page=True)
+
+
 def test_project_tab_projects_an_upload_and_stop_stops(page, shots, avatar):
     page.get_by_role("tab", name="Project").click()
     page.locator("#photo input[type=file]").set_input_files(avatar)
@@ -97,6 +109,44 @@ def test_project_tab_projects_an_upload_and_stop_stops(page, shots, avatar):
     page.wait_for_timeout(3000)
     assert info.inner_text() == before and "5000 steps" not in before, before
     page.get_by_label("hybrid").check()
+
+
+def test_an_example_photo_projects_and_the_editing_tabs_show_the_result(page, shots):
+    """The examples load and run; the thumbnail of the current latent follows the projection."""
+    page.get_by_role("tab", name="Directions").click()
+    thumb = page.locator("#dir-current img").first
+    thumb.wait_for(timeout=30_000)
+    before = thumb.get_attribute("src")
+    page.get_by_role("tab", name="Project").click()
+    page.locator("img[src*='heldout-0']").first.click()  # the first example: a held-out avatar
+    page.locator("#photo img").first.wait_for(timeout=30_000)
+    page.get_by_role("button", name="Project", exact=True).click()
+    page.locator("#proj-info").get_by_text("hybrid, 100 steps").wait_for(timeout=120_000)
+    try:
+        page.get_by_role("tab", name="Directions").click()
+        page.wait_for_function("([el, old]) => el.src && el.src !== old", arg=[thumb.element_handle(), before],
+                               timeout=30_000)
+        page.locator("#dir-current-note").get_by_text("Acting on a projection (projection.npz)").wait_for(timeout=30_000)
+        page.screenshot(path=os.path.join(shots, "6b-directions-acting-on-a-projection.png"), full_page=True)
+        page.get_by_role("tab", name="Text edit").click()
+        page.locator("#text-current-note").get_by_text("Acting on a projection").wait_for(timeout=30_000)
+        page.get_by_role("tab", name="Drag").click()
+        page.locator("#drag-current-note").get_by_text("Acting on a projection").wait_for(timeout=30_000)
+        # the prompt examples fill the prompt, and the edit runs on the projection
+        page.get_by_role("tab", name="Text edit").click()
+        page.get_by_text("with pink hair", exact=True).first.click()
+        prompt = page.get_by_label("Prompt", exact=True)
+        page.wait_for_function("el => el.value === 'with pink hair'", arg=prompt.element_handle(), timeout=10_000)
+        page.get_by_role("button", name="Edit", exact=True).click()
+        page.locator("#text-info").get_by_text("style channels moved").first.wait_for(timeout=120_000)
+    finally:
+        page.screenshot(path=os.path.join(shots, "7b-text-edit-example.png"), full_page=True)
+    # Generate's seed examples fill the seed box
+    page.get_by_role("tab", name="Generate").click()
+    page.get_by_text("100-115", exact=True).first.click()
+    box = page.get_by_label("Seeds (e.g. 0-7 or 1,5,9; at most 64)")
+    page.wait_for_function("el => el.value === '100-115'", arg=box.element_handle(), timeout=10_000)
+    box.fill("0-7")
 
 
 def test_bad_input_shows_a_message_not_a_trace(page, shots):

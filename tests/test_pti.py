@@ -1,4 +1,5 @@
 """Pivotal tuning (editing/pti.py)."""
+import numpy as np
 import pytest
 import torch
 
@@ -7,6 +8,7 @@ from companions.perceptual import offline_distance
 from editing.generate import synthesize
 from editing.latents import seeds_to_ws
 from editing.pti import pti, pti_steps, tuned_copy
+from ops.images import to_pil
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +93,13 @@ def test_the_pti_recipe_keeps_its_generator_and_edits_of_the_result_use_it(works
     assert edit.tuned == last.tuned and "PTI-tuned" in edit.note
     dragged = list(w.drag("[[30, 30, 30, 30]]", latents=npz, steps=2))[-1]
     assert dragged.tuned == last.tuned
+    # what the editing tabs show they act on: this projection, with its tuned generator's image
+    thumb, note = w.current(latents=npz)
+    assert note == "Acting on a projection (projection.npz), with its PTI-tuned generator."
+    assert np.array_equal(np.asarray(thumb), np.asarray(to_pil(tuned_image)[0]))
+    thumb, note = w.current(seed=3, psi=0.5)
+    assert note == "Acting on seed 3 (ψ 0.5)." and thumb.size == (64, 64)
+    assert np.array_equal(np.asarray(thumb), np.asarray(to_pil(synthesize(w.G, w.start_latent(3, 0.5)))[0]))
 
 
 def test_tuned_generators_are_bounded_and_forged_keys_find_nothing(workspace, tmp_path):
@@ -106,7 +115,6 @@ def test_tuned_generators_are_bounded_and_forged_keys_find_nothing(workspace, tm
     assert w.start(latents=paths[1]).G is not w.G and w.start(latents=paths[2]).G is not w.G
     assert w.start(latents=paths[3]).G is w.G                   # a made-up key: the model itself
     odd = str(tmp_path / "odd.npz")
-    import numpy as np
     np.savez(odd, w=ws.numpy(), **{TUNED_KEY: np.asarray("../../etc/passwd")})
     start = w.start(latents=odd)
     assert start.G is w.G and start.tuned is None and not start.note     # not a key: ignored
