@@ -89,6 +89,23 @@ def test_model_card_numbers_and_size():
         assert json.load(f)["_class_name"] == "StyleGAN2Generator"
 
 
+@pytest.mark.parametrize("folder", ["", "classifier", "encoder", "clip"])
+def test_every_shipped_network_has_a_card_the_hub_reads(folder):
+    """The Hub's YAML metadata (licence, library, tags) on each card we ship, read by
+    huggingface_hub itself; the companions' cards are what training/cards.py writes from their
+    training records (so they cannot go stale)."""
+    from huggingface_hub import ModelCard
+    path = os.path.join(MODEL, folder, "README.md")
+    card = ModelCard.load(path)
+    assert card.data.license == "mit" and card.data.library_name in ("diffusers", "open_clip")
+    assert "stylegan-studio" in card.data.tags and card.data.pipeline_tag or folder == "clip"
+    assert "Pablo Stanley" in card.text or folder == "clip"
+    if folder in ("classifier", "encoder"):
+        from training.cards import classifier_card, encoder_card
+        made = (classifier_card if folder == "classifier" else encoder_card)(os.path.join(MODEL, folder))
+        assert open(path).read() == made
+
+
 def test_attribute_direction_moves_the_classifier(G, classifier):
     from editing.directions import apply_direction, attribute_direction
     from editing.latents import seeds_to_ws

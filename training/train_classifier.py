@@ -79,6 +79,8 @@ def main(argv=None):
     report = {"heldout_accuracy": acc, "train_images": len(images), "heldout_images": len(held_images),
               "epochs": a.epochs, "train_seconds": round(seconds, 1)}
     Path(a.out, "accuracy.json").write_text(json.dumps(report, indent=1))
+    from .cards import classifier_card
+    Path(a.out, "README.md").write_text(classifier_card(a.out))
     print(json.dumps(report, indent=1))
 
 

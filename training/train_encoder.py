@@ -135,6 +135,8 @@ def export(E: Encoder, out: str, info: dict) -> None:
     E.half().save_pretrained(out, safe_serialization=True)
     E.float()
     (out / "training.json").write_text(json.dumps(info, indent=2) + "\n")
+    from .cards import encoder_card
+    (out / "README.md").write_text(encoder_card(out))
 
 
 def main(argv=None):
