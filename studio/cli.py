@@ -265,7 +265,8 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--trunc-cutoff", type=int, default=0, help="truncate only the first ws (0: all)")
     g.add_argument("--translate", type=_pair, default=(0.0, 0.0), help="StyleGAN3: x,y (e.g. 0.3,1)")
     g.add_argument("--rotate", type=float, default=0.0, help="StyleGAN3: degrees")
-    g.add_argument("--projected-w", default=None, help="render the latents of this .npz instead of seeds")
+    g.add_argument("--projected-w", "--projected_w", dest="projected_w", default=None,  # NVIDIA's READMEs spell it both ways
+                   help="render the latents of this .npz instead of seeds")
     g.add_argument("--outdir", required=True)
     g.set_defaults(run=cmd_generate)
 

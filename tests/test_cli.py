@@ -104,3 +104,62 @@ def test_help_for_each_command():
     for command in ("generate", "mix", "video", "project", "edit"):
         code, out, _ = run(command, "--help")
         assert code == 0 and "--outdir" in out or "--output" in out
+
+
+# NVIDIA's README command lines (stylegan3, stylegan2-ada-pytorch), with our command name in place of
+# the script and the embedded model in place of the download URL; projector.py's 1000 default steps
+# cut to 10 for time (the full line runs too: 95 s here).
+NVIDIA_LINES = [
+    ("generate --outdir=out --trunc=1 --seeds=2 --network=avataaars-64", ["seed0002.png"]),
+    ("generate --outdir=out --trunc=0.7 --seeds=600-605 --network=avataaars-64",
+     [f"seed{s:04d}.png" for s in range(600, 606)]),
+    ("generate --outdir=out --seeds=85,265,297,849 --trunc=1 --noise-mode=const --network=avataaars-64",
+     ["seed0085.png", "seed0265.png", "seed0297.png", "seed0849.png"]),
+    ("mix --outdir=out --rows=85,100,75,458,1500 --cols=55,821,1789,293 --network=avataaars-64",
+     ["grid.png", "85-55.png", "1500-293.png"]),
+    ("video --output=out/lerp.mp4 --trunc=1 --seeds=0-31 --grid=4x2 --network=avataaars-64", ["lerp.mp4"]),
+    ("project --outdir=out --target=TARGET --network=avataaars-64 --num-steps=10",
+     ["proj.mp4", "proj.png", "projected_w.npz", "target.png"]),
+    ("generate --outdir=out --projected_w=out/projected_w.npz --network=avataaars-64", ["proj00.png"]),
+]
+
+
+def test_nvidias_readme_command_lines_run_with_our_command_name(tmp_path):
+    target = tmp_path / "mytargetimg.png"
+    Image.open(os.path.join(ROOT, "checkpoints", "avataaars64", "examples", "heldout-0.png")).save(target)
+    for line, files in NVIDIA_LINES:
+        args = line.replace("TARGET", str(target)).replace("out/", f"{tmp_path}/out/").replace("--outdir=out",
+                                                                                            f"--outdir={tmp_path}/out")
+        code, out, err = run(*args.split())
+        assert code == 0, (line, err)
+        assert set(files) <= set(os.listdir(tmp_path / "out")), (line, os.listdir(tmp_path / "out"))
+
+
+def test_the_console_script_of_the_package_metadata(tmp_path):
+    """pyproject.toml's `stylegan-studio` command, from a wheel built and installed here (no
+    network: the venv's setuptools, no dependencies), run from outside the checkout."""
+    import tomllib
+    meta = tomllib.loads(open(os.path.join(ROOT, "pyproject.toml")).read())
+    assert meta["project"]["scripts"]["stylegan-studio"] == "studio.cli:main"
+    pytest.importorskip("setuptools")
+    import shutil
+    source = tmp_path / "source"  # built from a copy: setuptools writes build/ and egg-info beside the sources
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md", "requirements.txt", "app.py"):
+        shutil.copy(os.path.join(ROOT, name), source / name)
+    for package in ("stylegan", "editing", "ops", "studio", "companions", "checkpoints"):
+        shutil.copytree(os.path.join(ROOT, package), source / package, ignore=shutil.ignore_patterns("__pycache__"))
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+    subprocess.run(pip + ["wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp_path / "wheel"), str(source)],
+                   check=True, timeout=600, capture_output=True)
+    wheel = next((tmp_path / "wheel").glob("stylegan_studio-*.whl"))
+    subprocess.run(pip + ["install", "--no-deps", "--target", str(tmp_path / "site"), str(wheel)], check=True,
+                   timeout=600, capture_output=True)
+    script = tmp_path / "site" / "bin" / "stylegan-studio"
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "site"), "STUDIO_PROGRESS": "0"}
+    proc = subprocess.run([sys.executable, str(script), "generate", "--seeds=7", f"--outdir={tmp_path / 'out'}"],
+                          cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    code, _, err = run("generate", "--seeds=7", f"--outdir={tmp_path / 'here'}")
+    assert code == 0, err
+    assert np.array_equal(pixels(tmp_path / "out" / "seed0007.png"), pixels(tmp_path / "here" / "seed0007.png"))
