@@ -22,7 +22,7 @@ from editing.latents import PRESETS  # noqa: E402
 from editing.projection import RECIPES as RECIPE_STEPS  # noqa: E402
 from editing.pti import PTI_STEPS  # noqa: E402
 from studio import Networks, Studio, public_message, scrub  # noqa: E402
-from studio.tasks.drag import DEFAULT_DRAG_STEPS  # noqa: E402
+from studio.tasks.drag import DEFAULT_DRAG_STEPS, MAX_MASK_SIDE  # noqa: E402
 from studio.workspace import (  # noqa: E402
     DIRECTION_METHODS,
     MAX_DRAG_STEPS,
@@ -77,6 +77,29 @@ def _uploaded_image_path(self, payload):
 
 
 gr.Image.preprocess = _uploaded_image_path
+
+
+_editor_image = gr.ImageEditor.convert_and_format_image
+
+
+def _editor_image_sized_first(self, file, flatten_on_white=False):
+    """The Drag mask's layers are decoded by Gradio before any handler runs: the size is read
+    from the header first, and a layer larger than a mask may be (or not an image) is refused
+    undecoded, so a 50-megapixel layer costs no memory."""
+    if file is not None:
+        import io
+        try:
+            with PIL.Image.open(file.path if hasattr(file, "path") else io.BytesIO(file)) as im:
+                w, h = im.size
+        except Exception:
+            raise gr.Error("mask: a layer is not an image", print_exception=False) from None
+        if max(w, h) > MAX_MASK_SIDE:
+            raise gr.Error(f"mask: a layer is {w}x{h} pixels; at most {MAX_MASK_SIDE} a side",
+                           print_exception=False)
+    return _editor_image(self, file, flatten_on_white)
+
+
+gr.ImageEditor.convert_and_format_image = _editor_image_sized_first
 
 
 def _path_error_without_folders(self, *args):

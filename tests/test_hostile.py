@@ -522,3 +522,15 @@ def test_a_missing_input_is_one_message_before_anything_runs(app, files, endpoin
         app["client"].predict(*MODEL, *args, api_name="/" + endpoint)
     assert words in str(e.value)
     assert_no_server_details(str(e.value), files)
+
+
+@pytest.mark.parametrize("name, words", [("50mp.png", "8000x6250 pixels; at most 4096 a side"),
+                                         ("not-an-image.png", "a layer is not an image")])
+def test_a_huge_or_false_drag_mask_layer_is_refused_before_it_is_decoded(app, files, name, words):
+    layer = uploaded(app, files[name])
+    mask = {"background": None, "layers": [layer], "composite": None, "id": None}
+    with Peak(app["proc"]) as mem:
+        kind, message = raw_call(app, "drag", {"data": list(MODEL) + ["[[32, 40, 36, 40]]", 1, 0.7, 0, None, 10, mask]})
+    assert kind == "error" and words in str(message), message
+    assert mem.growth < REFUSED_BUDGET, mem.growth / MB
+    assert_no_server_details(str(message), files)
