@@ -20,7 +20,7 @@ from typing import Iterator, Optional
 import torch
 import torch.nn.functional as F
 
-from .projection import project, psnr, to_target
+from .projection import psnr, to_target
 
 PTI_STEPS = 350
 PTI_LR = 3e-4
@@ -148,15 +148,14 @@ def pti_run(G, image, pivot: Optional[str] = None, pivot_steps: Optional[int] = 
 
 
 def pti(G, image, pivot: Optional[str] = None, pivot_steps: Optional[int] = None, seed: int = 0, encoder=None,
-        classifier=None, distance=None, **options) -> PTIState:
-    """PTI: a pivot from the best recipe the model has (hybrid where an encoder is given or
-    shipped beside G, else NVIDIA's W projection), then pti_steps. Returns the last state, whose
-    .G is the tuned copy and .ws the pivot."""
-    pivot = pivot or default_pivot(G, encoder)
-    projection = project(G, image, pivot, pivot_steps, seed, encoder=encoder, classifier=classifier, distance=distance)
-    state = None
-    for state in pti_steps(G, image, projection.ws, distance=distance, classifier=classifier, **options):
-        if state.done:
-            break
-    state.pivot = pivot
-    return state
+        classifier=None, distance=None, steps: int = PTI_STEPS, **options) -> PTIState:
+    """PTI: pti_run to its end (a pivot from the best recipe the model has: hybrid where an
+    encoder is given or shipped beside G, else NVIDIA's W projection; then the tuning). Returns
+    the tuning's last state, whose .G is the tuned copy, .ws the pivot, .step the tuning steps."""
+    last = None
+    for last in pti_run(G, image, pivot, pivot_steps, steps, seed, encoder=encoder, classifier=classifier,  # noqa: B007
+                        distance=distance, **options):
+        pass
+    n_pivot = last.steps - steps
+    return PTIState(step=last.step - n_pivot, steps=steps, G=last.G, ws=last.ws, images=last.images,
+                    history=last.history, distance=last.distance, done=last.done, pivot=last.pivot)

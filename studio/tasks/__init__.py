@@ -25,3 +25,8 @@ class Task:
     @property
     def G(self):
         return self.w.G
+
+    def enlargement(self) -> int:
+        """How much the page enlarges the model's images where it shows them small (drag points,
+        a projection's video): an integer factor to about 256 px."""
+        return max(1, 256 // self.G.img_resolution)

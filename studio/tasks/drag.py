@@ -131,7 +131,7 @@ def draw_points(image: PIL.Image.Image, handles, targets, scale: int = 1, mask=N
 class Drag(Task):
     def scale(self) -> int:
         """How much the page enlarges the image (to about 256 px) for placing points."""
-        return max(1, 256 // self.G.img_resolution)
+        return self.enlargement()
 
     def canvas(self, seed=0, psi=0.7, class_idx=None, latents=None, points="[]") -> PIL.Image.Image:
         """The current latent's image, enlarged, with the points placed so far (a handle without

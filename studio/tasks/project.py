@@ -145,7 +145,7 @@ class Project(Task):
             total = steps or proj.RECIPES[recipe].steps
         writer = Mp4Writer(video_path, fps=15) if video_path else None
         target_t = proj.to_target(target, self.G)
-        scale = max(1, 256 // self.G.img_resolution)
+        scale = self.enlargement()
 
         def frame(state):  # target | reconstruction, enlarged to about 256 px
             pair = torch.cat([target_t, state.images[:1].clamp(-1, 1)], dim=3)
