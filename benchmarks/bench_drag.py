@@ -2,6 +2,7 @@
 mask hold the rest still, and how long does it take.
 
     python benchmarks/bench_drag.py quality    # -> results/drag_quality.json + drag.png
+    python benchmarks/bench_drag.py quality --model runs/x/snapshots/G_ema-000040 --out runs/x/drag
     python benchmarks/bench_drag.py speed      # -> results/drag_speed_cpu.json
 
 quality: the embedded model, seeds 0-19 (ψ 0.7). Each seed's handle is put on a visible
@@ -90,8 +91,8 @@ def disc(size: int, centre, radius: float) -> torch.Tensor:
     return (((x - centre[0]) ** 2 + (y - centre[1]) ** 2) <= radius ** 2).float()
 
 
-def quality(seeds=range(20), out=RESULTS):
-    G = stylegan.load("avataaars-64", device="cpu")
+def quality(seeds=range(20), out=RESULTS, model="avataaars-64"):
+    G = stylegan.load(model, device="cpu")
     options = defaults(G)
     rows, figure = [], []
     for seed in seeds:
@@ -120,7 +121,7 @@ def quality(seeds=range(20), out=RESULTS):
             figure.append((first, free, masked, handle, target))
     n = len(rows)
     summary = {
-        "drags": n, "model": "avataaars-64 (embedded), psi 0.7",
+        "drags": n, "model": ("avataaars-64 (embedded)" if model == "avataaars-64" else model) + ", psi 0.7",
         "options": {k: v for k, v in vars(options).items()},
         "mean_target_distance_px": round(float(np.mean([r["target_distance"] for r in rows])), 2),
         "mean_tracked_final_distance_px": round(float(np.mean([r["tracked_final_distance"] for r in rows])), 2),
@@ -189,5 +190,7 @@ def speed(out=RESULTS):
 if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("what", choices=["quality", "speed"])
+    p.add_argument("--model", default="avataaars-64", help="quality: a registry name or a Hub-native folder (a snapshot)")
+    p.add_argument("--out", default=RESULTS, help="the folder of the results file and figure")
     a = p.parse_args()
-    quality() if a.what == "quality" else speed()
+    quality(out=a.out, model=a.model) if a.what == "quality" else speed(out=a.out)
