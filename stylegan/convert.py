@@ -91,7 +91,11 @@ def main(argv=None):
     except CheckpointError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(f"wrote {args.out_folder}")
+    except Exception as e:  # a folder that cannot be written, an upload the Hub refused: one line, no traceback
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        print(f"error: {first}", file=sys.stderr)
+        return 1
+    print(f"wrote {args.out_folder}" + (f" and uploaded it to {args.push_to_hub}" if args.push_to_hub else ""))
     return 0
 
 

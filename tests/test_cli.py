@@ -10,9 +10,9 @@ from conftest import FIXTURES, ROOT
 from PIL import Image
 
 
-def run(*args, timeout=600):
+def run(*args, timeout=600, env=None):
     proc = subprocess.run([sys.executable, "-m", "studio", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, "STUDIO_PROGRESS": "0"})
+                          timeout=timeout, env=env or {**os.environ, "STUDIO_PROGRESS": "0"})
     return proc.returncode, proc.stdout, proc.stderr
 
 
@@ -77,6 +77,44 @@ def test_convert_through_the_cli(tmp_path):
     code, out, err = run("convert", os.path.join(FIXTURES, "ada-orig-32", "network.pkl"), str(tmp_path / "hf"))
     assert code == 0, err
     assert {"config.json", "README.md"} <= set(os.listdir(tmp_path / "hf"))
+
+
+def test_convert_push_uploads_to_the_hub_stand_in_and_the_upload_loads(tmp_path):
+    """--push through huggingface_hub's real upload code (create_repo, upload_folder) against the
+    local stand-in; the pushed repo then loads by its Hub id and draws what the folder draws."""
+    import hashlib
+
+    from hub_server import FakeHub
+
+    import stylegan
+    from editing.generate import generate_images
+    hub = FakeHub()
+    url = hub.start()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    env.update(HF_ENDPOINT=url, HF_HOME=str(tmp_path / "hf-home"), HF_TOKEN="hf_stand_in_token", STUDIO_PROGRESS="0",
+               HF_HUB_DISABLE_TELEMETRY="1")
+    try:
+        source = os.path.join(FIXTURES, "ada-orig-32", "network.pkl")
+        code, out, err = run("convert", source, str(tmp_path / "hf"), "--push", "me/ada-32", env=env)
+        assert code == 0 and "uploaded it to me/ada-32" in out, err
+        assert sorted(hub.repos["me/ada-32"]["main"][1]) == ["README.md", "config.json",
+                                                             "diffusion_pytorch_model.safetensors"]
+        assert all(auth == "Bearer hf_stand_in_token" for _, auth in hub.writes)
+        for name in os.listdir(tmp_path / "hf"):
+            assert hub.repos["me/ada-32"]["main"][1][name] == (tmp_path / "hf" / name).read_bytes()
+        probe = ("import hashlib, numpy as np, stylegan; from editing.generate import generate_images; "
+                 "G = stylegan.load('me/ada-32', device='cpu'); "
+                 "print(hashlib.sha256(np.asarray(generate_images(G, [3], 1.0)[0]).tobytes()).hexdigest())")
+        pulled = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True,
+                                timeout=300)
+        assert pulled.returncode == 0, pulled.stderr
+        local = np.asarray(generate_images(stylegan.load(str(tmp_path / "hf"), device="cpu"), [3], 1.0)[0])
+        assert pulled.stdout.split()[-1] == hashlib.sha256(local.tobytes()).hexdigest()  # the same pixels
+        # a namespace the token may not write to: one line, a non-zero exit
+        code, out, err = run("convert", source, str(tmp_path / "hf2"), "--push", "forbidden/x", env=env)
+        assert code != 0 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    finally:
+        hub.stop()
 
 
 @pytest.mark.parametrize("args, message", [
