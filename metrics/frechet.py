@@ -77,9 +77,8 @@ def compare(classifier, real: np.ndarray, fake: np.ndarray) -> dict:
 
 def main(argv=None):
     import stylegan
+    from companions.classifier import load
     from training.avatars import load_split
-
-    from .classifier import load
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", default="data/avataaars")
     p.add_argument("--classifier", required=True)

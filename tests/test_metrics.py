@@ -84,3 +84,29 @@ def test_compare_is_near_zero_for_the_same_set_and_large_for_noise(toy_classifie
     assert abs(same["fd"]) < 1e-4 * bad["fd"] and abs(same["fd"]) < floor["fd"] and same["tv_mean"] == 0
     assert bad["fd"] > 20 * max(floor["fd"], 1e-3), (floor["fd"], bad["fd"])
     assert bad["tv_mean"] > 3 * floor["tv_mean"] + 0.05
+
+
+def test_coverage_counts_what_the_labels_and_the_classifier_say():
+    import torch
+
+    from metrics.coverage import NAMED, label_shares, read_shares
+    from training.avatars import attribute_classes
+    n = 200
+    labels = {a: np.zeros(n, np.int64) for a, _ in NAMED.values()}
+    pink = attribute_classes("hair_color").index("PASTEL_PINK")
+    labels["hair_color"][:30] = pink                          # 15% pink
+    labels["accessories_type"][:10] = attribute_classes("accessories_type").index("KURT")  # 5% sunglasses
+    shares = label_shares(labels)
+    assert shares["pink hair"] == 0.15 and shares["sunglasses"] == 0.05 and shares["closed eyes"] == 0.0
+
+    class Fixed(torch.nn.Module):  # reads image i as pink-haired where its first pixel is > 0
+        attributes = {a: attribute_classes(a) for a, _ in NAMED.values()}
+
+        def forward(self, x):
+            out = {a: torch.zeros(len(x), len(c)) for a, c in self.attributes.items()}
+            out["hair_color"][:, pink] = torch.where(x[:, 0, 0, 0] > 0, 10.0, -10.0)
+            return out
+    images = -torch.ones(600, 3, 4, 4)
+    images[:150, 0, 0, 0] = 1.0                               # a quarter, across batches of 250
+    read = read_shares(Fixed(), images)
+    assert read["pink hair"] == 0.25 and read["sunglasses"] == 0.0
