@@ -89,6 +89,12 @@ def optimisations(m, G, w, clip, photo, steps, report):
     m.run(f"project nvidia, {steps} steps [fp32]", lambda: list(w.project(photo, "nvidia", steps=steps)))
     m.run(f"project image2stylegan, {steps} steps [fp32]", lambda: list(w.project(photo, "image2stylegan", steps=steps)))
     m.run(f"text optimisation, {steps} steps [fp32]", lambda: list(w.text_edit("smiling", method="optimization", steps=steps)))
+    r = G.img_resolution
+    points = json.dumps([[r // 2, r // 2, r // 2 + r // 8, r // 2]])
+    m.run(f"drag, {steps} steps [fp32]", lambda: list(w.drag(points, 1, steps=steps)))
+    m.run(f"project pti (encoder-free pivot), {steps} tuning steps [fp32]", lambda: list(w.project(photo, "pti", steps=steps)))
+    layers = w.inspect_task.layers()
+    m.run("look inside, a middle layer's channel norm", lambda: w.inspect(1, layer=layers[len(layers) // 2]))
     cost, seconds = te.estimate_relevance(G, clip, images=32)
     report["fast relevance, 32 images, every CLIP axis (estimated)"] = cost.describe(seconds)
     m.run("fast relevance, 2 images x 16 probes (bounded memory)",
