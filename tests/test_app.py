@@ -106,7 +106,9 @@ def test_project_and_what_to_do_with_projections(app_url, tmp_path):
     for photo, recipe, steps in ((photos[0], "encoder", None), (photos[1], "image2stylegan", 12)):
         job = client.submit(*MODEL, gradio_client.handle_file(str(photo)), False, recipe, steps, 0, True,
                             api_name="/project")
-        target, projection, note, npz, video, current, _, _, _ = job.result()  # the last four: the other tabs' latents
+        target, projection, note, npz, video, *current = job.result()  # the rest: every tab's latents box
+        assert len(current) == 6 and all(c == current[0] for c in current)
+        current = current[0]
         assert Image.open(target).size == (64, 64) and Image.open(projection).size == (64, 64)
         assert note.startswith(recipe) and "PSNR" in note and current is not None
         with np.load(npz) as f:
