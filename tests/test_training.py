@@ -92,6 +92,18 @@ def test_fit_writes_grids_snapshots_and_stops_at_kimg(tmp_path, images):
         t2.resume()  # another batch size cannot continue this run
 
 
+def test_a_resumed_run_trains_at_the_learning_rates_it_is_given(tmp_path, images):
+    t = Trainer(tiny_config(tmp_path), images=images)
+    t.train_step()
+    t.save()
+    t2 = Trainer(tiny_config(tmp_path, g_lr=1e-4, d_lr=2e-4), images=images)
+    assert t2.resume()
+    assert all(g["lr"] == 1e-4 for g in t2.opt_G.param_groups)
+    ratio = t2.cfg.r1_interval / (t2.cfg.r1_interval + 1)
+    assert all(abs(g["lr"] - 2e-4 * ratio) < 1e-12 for g in t2.opt_D.param_groups)
+    assert t2.opt_G.state_dict()["state"]  # the moments came with it
+
+
 def test_resume_refuses_a_state_of_another_network(tmp_path, images):
     Trainer(tiny_config(tmp_path), images=images).save()
     with pytest.raises(SystemExit):

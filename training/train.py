@@ -176,6 +176,12 @@ class Trainer:
         self.G_ema.load_state_dict(state["G_ema"])
         self.opt_G.load_state_dict(state["opt_G"])
         self.opt_D.load_state_dict(state["opt_D"])
+        # The learning rates are the config's, not the saved optimiser's: a run resumed with
+        # another --g-lr / --d-lr trains at what it says (the moments carry over).
+        ratio = self.cfg.r1_interval / (self.cfg.r1_interval + 1)
+        for opt, lr in ((self.opt_G, self.cfg.g_lr), (self.opt_D, self.cfg.d_lr * ratio)):
+            for group in opt.param_groups:
+                group["lr"] = lr
         self.step = state["step"]
         self.seconds = state["seconds"]
 
