@@ -325,7 +325,8 @@ def main(argv=None):
         if isinstance(f.default, bool):
             p.add_argument("--" + f.name.replace("_", "-"), action=argparse.BooleanOptionalAction, default=f.default)
             continue
-        p.add_argument("--" + f.name.replace("_", "-"), type=type(f.default), default=f.default)
+        kind = {"float": float, "int": int, "str": str}.get(str(f.type), type(f.default))  # `kimg: float = 600`
+        p.add_argument("--" + f.name.replace("_", "-"), type=kind, default=f.default)
     p.add_argument("--minutes", type=float, default=None, help="stop (and save) after this many minutes")
     a = vars(p.parse_args(argv))
     minutes = a.pop("minutes")
