@@ -21,7 +21,7 @@ from editing.generate import parse_seeds  # noqa: E402
 from editing.latents import PRESETS  # noqa: E402
 from editing.projection import RECIPES as RECIPE_STEPS  # noqa: E402
 from editing.pti import PTI_STEPS  # noqa: E402
-from studio import Networks, Studio, public_message, scrub  # noqa: E402
+from studio import Networks, Studio, StudioError, public_message, scrub  # noqa: E402
 from studio.tasks.drag import DEFAULT_DRAG_STEPS, MAX_MASK_SIDE  # noqa: E402
 from studio.workspace import (  # noqa: E402
     DIRECTION_METHODS,
@@ -380,14 +380,16 @@ def look_inside(choice, text, upload, seed, psi, class_idx, latents, layer, chan
     return png(look.image, "look_inside.png"), look.note
 
 
-@handler
+@handler(gpu=seconds(images=1))
 def drag_start(choice, text, upload, seed, psi, class_idx, latents):
     """The image to place points on (the page's current latent, enlarged), no points, the same
-    image under an empty mask layer to paint on, and the line saying which latent it is."""
+    image under an empty mask layer to paint on, the line saying which latent it is, and the
+    image at the model's resolution (kept in the page, so that clicks draw without the model)."""
     w = studio.workspace(choice, text, upload)
-    image = png(w.drag_task.canvas(seed, psi, class_idx, latents), "drag_start.png")
-    _, note = w.current(seed, psi, class_idx, latents)
-    return image, "[]", {"background": image, "layers": [], "composite": image}, note
+    base = w.drag_task.image(seed, psi, class_idx, latents)
+    image = png(w.drag_task.draw(base), "drag_start.png")
+    return (image, "[]", {"background": image, "layers": [], "composite": image},
+            w.current_note(seed, psi, latents), png(base, "drag_base.png"))
 
 
 @handler(gpu=seconds(images=1))
@@ -395,6 +397,12 @@ def current_latent(choice, text, upload, seed, psi, class_idx, latents):
     """The thumbnail and line of what an editing tab acts on (Workspace.current)."""
     image, note = studio.workspace(choice, text, upload).current(seed, psi, class_idx, latents)
     return png(image, "current.png"), note
+
+
+@handler
+def current_note(choice, text, upload, seed, psi, class_idx, latents):
+    """The line alone, and no thumbnail (on page load and a change of model: no GPU call)."""
+    return None, studio.workspace(choice, text, upload).current_note(seed, psi, latents)
 
 
 def use_result(npz):
@@ -405,11 +413,15 @@ def use_result(npz):
 
 
 @handler
-def add_point(choice, text, upload, points, seed, psi, class_idx, latents, evt: gr.SelectData):
-    """A click on the image: the next handle, or its target; the image redrawn with them."""
+def add_point(choice, text, upload, points, base, evt: gr.SelectData):
+    """A click on the image: the next handle, or its target; the image redrawn with them (on
+    the image drag_start kept: no model runs)."""
     w = studio.workspace(choice, text, upload)
+    if not base:
+        raise StudioError("show the image first (the button under it), then click on it")
     points = w.drag_task.add_point(points, evt.index[0], evt.index[1])
-    return png(w.drag_task.canvas(seed, psi, class_idx, latents, points), "drag_points.png"), points
+    with PIL.Image.open(base) as image:
+        return png(w.drag_task.draw(image.convert("RGB"), points), "drag_points.png"), points
 
 
 @handler(gpu=morph_seconds)
@@ -629,6 +641,7 @@ with gr.Blocks(title="StyleGAN Studio", delete_cache=(600, 3600)) as demo:  # Gr
                 drag_image = gr.Image(label="Click a handle, then where it should go (red → blue)", type="filepath",
                                       format="png", height=320, interactive=False, elem_id="drag-image")
                 drag_current_note = gr.Markdown(elem_id="drag-current-note")
+                drag_base = gr.State(None)  # drag_start's image at the model's resolution, drawn on by clicks
                 drag_points = gr.Textbox(value="[]", label="Points: [[handle x, handle y, target x, target y], …] "
                                          "in the model's pixels", elem_id="drag-points")
                 with gr.Row():
@@ -735,8 +748,8 @@ with gr.Blocks(title="StyleGAN Studio", delete_cache=(600, 3600)) as demo:  # Gr
                                 api_name="text_edit", validator=needs((3, _has_words, PROMPT_FIRST)), **TEXT)
     stop_text.click(None, None, None, cancels=[text_event])
     gr.on([drag_show.click, drag_latents.change], drag_start, model + [drag_seed, psi, class_idx, drag_latents],
-          [drag_image, drag_points, drag_mask, drag_current_note], api_visibility="private", **QUICK)
-    drag_image.select(add_point, model + [drag_points, drag_seed, psi, class_idx, drag_latents], [drag_image, drag_points],
+          [drag_image, drag_points, drag_mask, drag_current_note, drag_base], api_visibility="private", **QUICK)
+    drag_image.select(add_point, model + [drag_points, drag_base], [drag_image, drag_points],
                       api_visibility="private", **QUICK)
     drag_event = run_drag.click(drag, model + [drag_points, drag_seed, psi, class_idx, drag_latents, drag_steps,
                                                drag_mask],
@@ -750,9 +763,11 @@ with gr.Blocks(title="StyleGAN Studio", delete_cache=(600, 3600)) as demo:  # Gr
     text_use.click(use_result, [text_npz], current, api_visibility="private", **QUICK)
     for seed_box, latents_box, shown in ((dir_seed, dir_latents, [dir_current, dir_current_note]),
                                          (text_seed, text_latents, [text_current, text_current_note])):
-        gr.on([demo.load, seed_box.change, latents_box.change, psi.release, choice.change, hub_id.submit, upload.change],
-              current_latent, model + [seed_box, psi, class_idx, latents_box], shown, api_visibility="private",
+        gr.on([seed_box.change, latents_box.change, psi.release], current_latent,
+              model + [seed_box, psi, class_idx, latents_box], shown, api_visibility="private",
               trigger_mode="always_last", **QUICK)
+        gr.on([demo.load, choice.change, hub_id.submit, upload.change], current_note,
+              model + [seed_box, psi, class_idx, latents_box], shown, api_visibility="private", **QUICK)
     run_look.click(look_inside, model + [look_seed, psi, class_idx, look_latents, look_layer, look_channel, look_tx,
                                          look_ty, look_rot], [look_image, look_info], api_name="inspect", **QUICK)
     for button, slot in ((to_a, slot_a), (to_b, slot_b), (to_c, slot_c)):

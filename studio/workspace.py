@@ -224,14 +224,27 @@ class Workspace:
         image = to_pil(synthesize(start.G, start.ws, self.noise(None)))[0]
         if max(image.size) > size:
             image = image.resize((size, size), PIL.Image.Resampling.LANCZOS)
+        return image, self.current_note(seed, psi, latents)
+
+    def current_note(self, seed=0, psi=0.7, latents=None) -> str:
+        """current()'s line alone: no model runs (the page shows it on load, where a ZeroGPU
+        Space must spend no GPU call)."""
         if not latents:
             what = f"seed {inputs.integer(seed, 'seed', 0, MAX_SEED)} (ψ {self.psi(psi):g})"
+            note = ""
         else:
+            try:  # a file that is not latents of this model says so here (read, not moved to the device)
+                load_latents(latents, self.G)
+            except ValueError as e:
+                raise StudioError(str(e)) from None
             name = str(latents).replace("\\", "/").rsplit("/", 1)[-1]
             kind = LATENT_KINDS.get(name.rsplit(".", 1)[0])
             name = name if len(name) <= 48 else name[:45] + "…"
             what = f"{kind} ({name})" if kind else f"the latents in {name}"
-        return image, f"Acting on {what}" + (f", {start.note}" if start.note else "") + "."
+            key = latents_tuned_key(latents)
+            note = "" if key is None else ("with its PTI-tuned generator" if self._tuned.peek(key) is not None else
+                                           "whose PTI-tuned generator is no longer kept: the model itself")
+        return f"Acting on {what}" + (f", {note}" if note else "") + "."
 
     def keep_tuned(self, G: torch.nn.Module) -> str:
         """Keep a PTI-tuned generator (bounded: tuned_keep()) and return its key, an unguessable

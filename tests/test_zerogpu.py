@@ -12,7 +12,8 @@ from conftest import ROOT
 FAKE = os.path.join(ROOT, "tests", "fake_zerogpu")
 
 GPU_HANDLERS = {"generate", "generate_seeds", "style_mix", "interpolate", "direction", "stylespace", "project",
-                "text_edit", "drag", "look_inside", "morph", "expression_transfer", "crossover"}
+                "text_edit", "drag", "drag_start", "current_latent", "look_inside", "morph", "expression_transfer",
+                "crossover"}
 
 SCRIPT = r"""
 import json, os, sys
@@ -25,6 +26,7 @@ out = {"decorated": sorted(getattr(spaces, "DECORATED", {})), "durations": sorte
 model = ("avataaars-64", "", None)
 app.model_info(*model)
 app.preset_layers(*model, "coarse")
+out["page_load_note"] = app.current_note(*model, 0, 0.7, 0, None)[1]
 out["calls_after_page_load"] = list(CALLS)
 w = app.studio.workspace(*model)
 before = w.analysis_keys()
@@ -39,6 +41,13 @@ try:
     list(app.project(*model, None, False, "encoder", 0, 0, False))
 except Exception as e:
     out["missing_image"] = f"{type(e).__name__}: {e}"
+image, points, mask, note, base = app.drag_start(*model, 3, 0.7, 0, None)
+class Click:
+    index = (130, 162)
+calls_before_click = len(CALLS)
+drawn, points = app.add_point(*model, "[]", base, Click())
+out["click_calls"] = len(CALLS) - calls_before_click
+out["click_points"] = points
 out["calls"] = CALLS
 out["forked"] = app.gpu_calls.forked
 out["project_1000_steps_s"] = app.project_seconds(*model, None, False, "nvidia", 1000, 0, False)
@@ -73,9 +82,11 @@ def test_zerogpu_decorates_only_gpu_work_and_keeps_caches_in_the_main_process(tm
     assert "SeFa component 2" in out["direction_note"]
     assert any("sefa" in k for k in out["new_analyses"])          # computed in the worker, kept here
     assert any("ganspace" in k for k in out["after_ganspace"])
-    assert out["project_outputs"] == 9
+    assert out["project_outputs"] == 11
+    assert out["page_load_note"] == "Acting on seed 0 (ψ 0.7)."         # the note on load, without a GPU call
+    assert out["click_calls"] == 0 and out["click_points"] == "[[32, 40]]"  # a click draws, the model does not run
     assert out["missing_image"].startswith("Error: ") and "image" in out["missing_image"]  # our message, from the worker
-    assert [name for name, _ in out["calls"]] == ["direction", "direction", "project", "project"]
+    assert [name for name, _ in out["calls"]] == ["direction", "direction", "project", "project", "drag_start"]
     # durations follow the work: 1000 steps ask for more than hybrid's 100; 64 images for more than 1
     assert out["project_1000_steps_s"] > out["project_hybrid_s"] > 0
     assert out["gallery_s"] > out["bad_seeds_s"] > 0

@@ -133,12 +133,22 @@ class Drag(Task):
         """How much the page enlarges the image (to about 256 px) for placing points."""
         return self.enlargement()
 
-    def canvas(self, seed=0, psi=0.7, class_idx=None, latents=None, points="[]") -> PIL.Image.Image:
-        """The current latent's image, enlarged, with the points placed so far (a handle without
-        its target yet is drawn alone)."""
+    def image(self, seed=0, psi=0.7, class_idx=None, latents=None) -> PIL.Image.Image:
+        """The current latent's image, at the model's resolution (the one render a drag's canvas needs)."""
         from editing.generate import synthesize
         start = self.w.start(seed, psi, class_idx, latents)
-        image = to_pil(synthesize(start.G, start.ws, self.w.noise(None)))[0]
+        return to_pil(synthesize(start.G, start.ws, self.w.noise(None)))[0]
+
+    def canvas(self, seed=0, psi=0.7, class_idx=None, latents=None, points="[]") -> PIL.Image.Image:
+        """The current latent's image, enlarged, with the points placed so far."""
+        return self.draw(self.image(seed, psi, class_idx, latents), points)
+
+    def draw(self, image: PIL.Image.Image, points="[]") -> PIL.Image.Image:
+        """`image` (the model's resolution; e.g. a file of image()) enlarged, with the points placed
+        so far (a handle without its target yet is drawn alone). No model runs: a click on a
+        ZeroGPU Space costs no GPU call."""
+        if image.size != (self.G.img_resolution, self.G.img_resolution):
+            raise StudioError("show the image first (the button under it), then click on it")
         flat = _flat(points)
         pairs = [flat[i:i + 4] for i in range(0, len(flat) - len(flat) % 4, 4)]
         handles = [p[:2] for p in pairs] + ([flat[-2:]] if len(flat) % 4 else [])
