@@ -55,6 +55,7 @@ DRAG = dict(concurrency_id="drag", concurrency_limit=2 if ON_GPU else 1)        
 PHOTO_FIRST = "upload an image first (or pick an example below it)"
 PROMPT_FIRST = "write what the edit should give, e.g. 'with sunglasses' or 'smiling'"
 POINTS_FIRST = "click a handle on the image, then where it should go"
+NO_RESULT = "there is no result to use yet: edit first"
 SLOT_FIRST = "%s: give a latents .npz (a projection's download; the A / B / C buttons of Project put one in)"
 CSS = ".enlarge img { width: 100%; height: 100%; object-fit: contain; }"  # 64 px results shown large
 
@@ -407,8 +408,6 @@ def current_note(choice, text, upload, seed, psi, class_idx, latents):
 
 def use_result(npz):
     """An edit's result made the page's current latent: into every tab's latents box."""
-    if not npz:
-        raise gr.Error("there is no result to use yet", print_exception=False)
     return (npz,) * 6
 
 
@@ -420,8 +419,12 @@ def add_point(choice, text, upload, points, base, evt: gr.SelectData):
     if not base:
         raise StudioError("show the image first (the button under it), then click on it")
     points = w.drag_task.add_point(points, evt.index[0], evt.index[1])
-    with PIL.Image.open(base) as image:
-        return png(w.drag_task.draw(image.convert("RGB"), points), "drag_points.png"), points
+    try:
+        with PIL.Image.open(base) as image:
+            image = image.convert("RGB")
+    except OSError:  # result files live an hour
+        raise StudioError("the image has expired: show the image again (the button under it)") from None
+    return png(w.drag_task.draw(image, points), "drag_points.png"), points
 
 
 @handler(gpu=morph_seconds)
@@ -759,8 +762,9 @@ with gr.Blocks(title="StyleGAN Studio", delete_cache=(600, 3600)) as demo:  # Gr
     # What the editing tabs act on, shown beside them; a finished drag is the next one's start,
     # other results are when asked (an edit re-run with another strength must not compound).
     drag_event.success(use_result, [drag_npz], current, api_visibility="private", **QUICK)
-    dir_use.click(use_result, [dir_npz], current, api_visibility="private", **QUICK)
-    text_use.click(use_result, [text_npz], current, api_visibility="private", **QUICK)
+    for use, result in ((dir_use, dir_npz), (text_use, text_npz)):
+        use.click(use_result, [result], current, api_visibility="private", validator=needs((0, _given, NO_RESULT)),
+                  **QUICK)
     for seed_box, latents_box, shown in ((dir_seed, dir_latents, [dir_current, dir_current_note]),
                                          (text_seed, text_latents, [text_current, text_current_note])):
         gr.on([seed_box.change, latents_box.change, psi.release], current_latent,
