@@ -13,6 +13,7 @@ copy (editing.stylespace.edit_styles); analyses are computed once under a per-ke
 """
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from typing import Callable, Iterator, Optional
@@ -238,6 +239,7 @@ class Workspace:
             except ValueError as e:
                 raise StudioError(str(e)) from None
             name = str(latents).replace("\\", "/").rsplit("/", 1)[-1]
+            name = re.sub(r"[^A-Za-z0-9._ -]", "_", name)  # shown as Markdown: a visitor's file name makes no link
             kind = LATENT_KINDS.get(name.rsplit(".", 1)[0])
             name = name if len(name) <= 48 else name[:45] + "…"
             what = f"{kind} ({name})" if kind else f"the latents in {name}"

@@ -97,6 +97,11 @@ def test_the_pti_recipe_keeps_its_generator_and_edits_of_the_result_use_it(works
     thumb, note = w.current(latents=npz)
     assert note == "Acting on a projection (projection.npz), with its PTI-tuned generator."
     assert np.array_equal(np.asarray(thumb), np.asarray(to_pil(tuned_image)[0]))
+    import shutil
+    odd = tmp_path / "[a link](https:x)`.npz"
+    shutil.copy(npz, odd)
+    assert w.current_note(latents=str(odd)) == ("Acting on the latents in _a link__https_x__.npz, "
+                                                "with its PTI-tuned generator.")  # a file name makes no Markdown
     thumb, note = w.current(seed=3, psi=0.5)
     assert note == "Acting on seed 3 (ψ 0.5)." and thumb.size == (64, 64)
     assert np.array_equal(np.asarray(thumb), np.asarray(to_pil(synthesize(w.G, w.start_latent(3, 0.5)))[0]))
