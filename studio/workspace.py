@@ -225,17 +225,18 @@ class Workspace:
         image = to_pil(synthesize(start.G, start.ws, self.noise(None)))[0]
         if max(image.size) > size:
             image = image.resize((size, size), PIL.Image.Resampling.LANCZOS)
-        return image, self.current_note(seed, psi, latents)
+        return image, self.current_note(seed, psi, latents, checked=True)
 
-    def current_note(self, seed=0, psi=0.7, latents=None) -> str:
+    def current_note(self, seed=0, psi=0.7, latents=None, checked: bool = False) -> str:
         """current()'s line alone: no model runs (the page shows it on load, where a ZeroGPU
-        Space must spend no GPU call)."""
+        Space must spend no GPU call). `checked`: the latents were already read by start()."""
         if not latents:
             what = f"seed {inputs.integer(seed, 'seed', 0, MAX_SEED)} (ψ {self.psi(psi):g})"
             note = ""
         else:
             try:  # a file that is not latents of this model says so here (read, not moved to the device)
-                load_latents(latents, self.G)
+                if not checked:
+                    load_latents(latents, self.G)
             except ValueError as e:
                 raise StudioError(str(e)) from None
             name = str(latents).replace("\\", "/").rsplit("/", 1)[-1]
