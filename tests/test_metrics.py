@@ -2,6 +2,7 @@
 large for noise; total-variation distance; the attribute classifier learns labels it can see."""
 import numpy as np
 import pytest
+import torch
 
 from companions.classifier import AttributeClassifier, with_none
 from metrics.frechet import compare, feature_distance, frechet_distance, gaussian, tv_distance
@@ -71,6 +72,24 @@ def test_classifier_round_trips_through_save_pretrained(toy_classifier, tmp_path
     f2, p2 = again.predict(images)
     assert np.allclose(f1, f2) and all(np.array_equal(p1[a], p2[a]) for a in p1)
     assert isinstance(again, AttributeClassifier) and again.attributes == toy_classifier.attributes
+
+
+def test_fine_tuning_starts_from_the_given_classifier(toy_classifier):
+    """--init: the copy starts at the given weights (a near-zero learning rate keeps its accuracy;
+    from random weights the same run learns nothing), and leaves the given classifier alone."""
+    images, labels = squares(64, 6)
+    before = {k: v.clone() for k, v in toy_classifier.state_dict().items()}
+    tuned = train_classifier(images, labels, toy_classifier.attributes, epochs=1, batch_size=32, lr=1e-9,
+                             progress=False, init=toy_classifier)
+    fresh = train_classifier(images, labels, toy_classifier.attributes, epochs=1, batch_size=32, lr=1e-9,
+                             progress=False)
+    test_images, test_labels = squares(300, 7)
+    assert accuracy(tuned, test_images, test_labels)["colour"] > 0.95
+    assert accuracy(fresh, test_images, test_labels)["colour"] < 0.7
+    assert all(torch.equal(before[k], v) for k, v in toy_classifier.state_dict().items())
+    with pytest.raises(ValueError, match="other attributes"):
+        train_classifier(images, labels, {"colour": ["r", "g"]}, epochs=1, batch_size=32, progress=False,
+                         init=toy_classifier)
 
 
 def test_compare_is_near_zero_for_the_same_set_and_large_for_noise(toy_classifier):

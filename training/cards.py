@@ -31,6 +31,8 @@ def front_matter(**fields) -> str:
 def classifier_card(folder) -> str:
     report = json.loads(Path(folder, "accuracy.json").read_text())
     rows = "\n".join(f"| {a} | {acc:.3f} |" for a, acc in report["heldout_accuracy"].items())
+    data = f" (`{report['data']}`)" if "data" in report else ""
+    init = f", fine-tuned from the classifier in `{report['init']}`" if "init" in report else ""
     return front_matter(license="mit", library_name="diffusers", pipeline_tag="image-classification",
                         tags=["stylegan-studio", "attribute-classifier", "cartoon-faces", "avataaars"]) + f"""
 # Attribute classifier for avataaars-64
@@ -53,8 +55,8 @@ It belongs to the generator in the folder above (`../`), whose `companions.json`
 
 ## Training
 
-{report['train_images']:,} training faces, {report['epochs']} epochs, {report['train_seconds'] / 60:.1f} minutes on
-2 CPU cores (`python -m training.train_classifier --out <folder>`).
+{report['train_images']:,} training faces{data}, {report['epochs']} epochs, {report['train_seconds'] / 60:.1f} minutes on
+2 CPU cores (`python -m training.train_classifier --out <folder>`){init}.
 
 {CREDIT}
 """

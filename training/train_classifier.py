@@ -17,11 +17,18 @@ import torch.nn.functional as F
 from companions.classifier import WORDS_NAME, AttributeClassifier, _as_input, with_none
 
 
-def train_classifier(images, labels, attributes, epochs=3, batch_size=128, lr=2e-3, seed=0, progress=True):
-    """Fit an AttributeClassifier on uint8 images and {attribute: labels (-1 = none)}."""
+def train_classifier(images, labels, attributes, epochs=3, batch_size=128, lr=2e-3, seed=0, progress=True,
+                     init=None):
+    """Fit an AttributeClassifier on uint8 images and {attribute: labels (-1 = none)}; `init`: a
+    classifier (same attributes) whose weights it starts from, to fine-tune on other data."""
     from tqdm import tqdm
     torch.manual_seed(seed)
-    model = AttributeClassifier(attributes).train().to(memory_format=torch.channels_last)
+    model = AttributeClassifier(attributes)
+    if init is not None:
+        if init.attributes != model.attributes:
+            raise ValueError("the classifier to start from reads other attributes")
+        model.load_state_dict(init.state_dict())
+    model = model.train().to(memory_format=torch.channels_last)
     targets = {a: torch.from_numpy(v) for a, v in with_none(labels, attributes).items()}
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     steps = epochs * (len(images) // batch_size)
@@ -65,19 +72,27 @@ def main(argv=None):
     p.add_argument("--out", required=True)
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--images", type=int, default=20_000, help="train on the first this many training images")
+    p.add_argument("--lr", type=float, default=2e-3, help="the one-cycle schedule's peak learning rate")
+    p.add_argument("--init", help="a classifier folder to start from (fine-tuning), not random weights")
     a = p.parse_args(argv)
     attributes = {k: attribute_classes(k) for k in ATTRIBUTES if k != "clothe_graphic_type"}
     images, labels = load_split(a.data, "train")
     images, labels = images[:a.images], {k: v[:a.images] for k, v in labels.items()}
     t0 = time.time()
-    model = train_classifier(images, labels, attributes, epochs=a.epochs)
+    init = None
+    if a.init:
+        from companions.classifier import load
+        init = load(a.init)
+    model = train_classifier(images, labels, attributes, epochs=a.epochs, lr=a.lr, init=init)
     seconds = time.time() - t0
     held_images, held_labels = load_split(a.data, "heldout")
     acc = accuracy(model, held_images, held_labels)
     model.save_pretrained(a.out)
     write_vocabulary(a.out)
     report = {"heldout_accuracy": acc, "train_images": len(images), "heldout_images": len(held_images),
-              "epochs": a.epochs, "train_seconds": round(seconds, 1)}
+              "epochs": a.epochs, "lr": a.lr, "train_seconds": round(seconds, 1), "data": Path(a.data).name}
+    if a.init:
+        report["init"] = Path(a.init).as_posix()
     Path(a.out, "accuracy.json").write_text(json.dumps(report, indent=1))
     from .cards import classifier_card
     Path(a.out, "README.md").write_text(classifier_card(a.out))
