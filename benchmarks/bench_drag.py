@@ -4,6 +4,7 @@ mask hold the rest still, and how long does it take.
     python benchmarks/bench_drag.py quality    # -> results/drag_quality.json + drag.png
     python benchmarks/bench_drag.py quality --model runs/x/snapshots/G_ema-000040 --out runs/x/drag
     python benchmarks/bench_drag.py speed      # -> results/drag_speed_cpu.json
+    python benchmarks/bench_drag.py shift --model runs/x/snapshots/G_ema-000040 --out runs/x/drag
 
 quality: the embedded model, seeds 0-19 (ψ 0.7). Each seed's handle is put on a visible
 feature: the pixel of largest local contrast (smoothed gradient magnitude of the grey image)
@@ -17,6 +18,13 @@ Measured per drag (200 steps at most, the defaults of editing.drag):
   outside the disc (first vs last image), against the unmasked drag's PSNR there;
 - steps and seconds per drag, and how often the tracked point's features stopped matching the
   handle's (DragState.mismatch > LOST_MISMATCH: the page then says the picture changed instead).
+
+shift: can the model's W+ draw its own image moved? For seeds 0-5 (ψ 0.7), the first ws that
+drags optimise (defaults(G).num_optimized), and then all of them, are fitted by Adam (lr 0.01,
+150 steps, L2) to the image translated by 4 px to the right (the left edge repeated). The PSNR
+reached against the translated image, beside the PSNR of the unmoved image against it: a model
+whose latents hold the position reaches far above that floor; one that draws every face at one
+place barely leaves it, and no drag of it can move a part (the optimiser changes the picture).
 
 speed: seconds per drag step (forward, motion loss, backward, tracking) for the embedded model
 and a 1024 px StyleGAN2 config-f network at random weights, batch 1, after a warm-up step.
@@ -187,10 +195,48 @@ def speed(out=RESULTS):
         json.dump(results, f, indent=2)
 
 
+def shift(out=RESULTS, model="avataaars-64", seeds=range(6), pixels=4, steps=150):
+    G = stylegan.load(model, device="cpu")
+    k = defaults(G).num_optimized
+
+    def psnr(a, b):
+        return float(10 * torch.log10(4 / ((a - b) ** 2).mean()))
+    rows = []
+    for seed in seeds:
+        ws = seeds_to_ws(G, [seed], 0.7)
+        with torch.no_grad():
+            x0 = G.synthesis(ws, noise_mode="const")
+        moved = torch.roll(x0, shifts=pixels, dims=3)
+        moved[..., :pixels] = x0[..., :1]
+        row = {"seed": seed, "unmoved_psnr": round(psnr(x0, moved), 2)}
+        for name, fitted in (("first_ws", k), ("all_ws", G.num_ws)):
+            head = ws[:, :fitted].clone().requires_grad_(True)
+            opt = torch.optim.Adam([head], lr=0.01)
+            for _ in range(steps):
+                loss = ((G.synthesis(torch.cat([head, ws[:, fitted:]], 1), noise_mode="const") - moved) ** 2).mean()
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+            with torch.no_grad():
+                row[f"psnr_{name}"] = round(psnr(G.synthesis(torch.cat([head, ws[:, fitted:]], 1), noise_mode="const"), moved), 2)
+        print(row, flush=True)
+        rows.append(row)
+    summary = {"model": model, "pixels": pixels, "steps": steps, "first_ws": k, "num_ws": G.num_ws,
+               **{key: round(float(np.mean([r[key] for r in rows])), 2) for key in ("unmoved_psnr", "psnr_first_ws", "psnr_all_ws")},
+               "per_seed": rows}
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "drag_shift.json"), "w") as f:
+        json.dump(summary, f, indent=2)
+    print({k: v for k, v in summary.items() if k != "per_seed"})
+
+
 if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("what", choices=["quality", "speed"])
-    p.add_argument("--model", default="avataaars-64", help="quality: a registry name or a Hub-native folder (a snapshot)")
+    p.add_argument("what", choices=["quality", "speed", "shift"])
+    p.add_argument("--model", default="avataaars-64", help="quality, shift: a registry name or a Hub-native folder (a snapshot)")
     p.add_argument("--out", default=RESULTS, help="the folder of the results file and figure")
     a = p.parse_args()
-    quality(out=a.out, model=a.model) if a.what == "quality" else speed(out=a.out)
+    if a.what == "speed":
+        speed(out=a.out)
+    else:
+        (quality if a.what == "quality" else shift)(out=a.out, model=a.model)
