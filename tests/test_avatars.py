@@ -168,3 +168,55 @@ def test_jitter_poses_the_same_faces_and_is_stored(tmp_path, monkeypatch):
     assert np.allclose(twin_labels["pose"], labels["pose"][:2])  # a twin keeps its face's pose
     with pytest.raises(SystemExit):  # a posed dataset is other settings
         avatars.build(tmp_path, n_train=4, n_heldout=1, seed=3, workers=1, progress=False)
+
+
+@pytest.mark.parametrize("part, dx, dy, rows", [("mouth", 0, 3, (36, 52)), ("mouth", -1, -2, (36, 52)),
+                                                 ("eyes", 0, 2, (18, 36)), ("eyebrows", 0, -2, (16, 30))])
+def test_a_part_offset_moves_that_part_alone_by_what_it_says(part, dx, dy, rows):
+    face = base_face()
+    still = avatars.render(face).astype(int)
+    assert np.array_equal(avatars.render(face, parts={}), avatars.render(face))  # no offsets: the same render
+    moved = avatars.render(face, parts={part: (float(dx), float(dy))}).astype(int)
+    changed = np.abs(moved - still).max(axis=2) > 8
+    ys, xs = np.nonzero(changed)
+    assert rows[0] <= ys.min() and ys.max() <= rows[1], (ys.min(), ys.max())  # only that part's rows change
+    box = (slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1))
+    shifted = np.roll(still, (dy, dx), axis=(0, 1))
+    assert np.abs(moved[box] - shifted[box]).mean() < 2.5                  # the part, moved by (dx, dy)
+    assert np.abs(moved[box] - still[box]).mean() > 20
+
+
+def moved_box(still, moved):
+    """The box of the pixels that changed, and how far moved is there from still and from still
+    shifted by each candidate (dy) row offset."""
+    ys, xs = np.nonzero(np.abs(moved - still).max(axis=2) > 8)
+    box = (slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1))
+    return box, {dy: np.abs(moved[box] - np.roll(still, dy, axis=0)[box]).mean() for dy in range(-1, 5)}
+
+
+@pytest.mark.parametrize("extra, part, dy", [("accessories_type", "eyes", 2), ("facial_hair_type", "mouth", 3)])
+def test_glasses_ride_on_the_eyes_and_a_moustache_on_the_mouth(extra, part, dy):
+    face = base_face(**{extra: "ROUND" if part == "eyes" else "MOUSTACHE_FANCY"})
+    still = avatars.render(face).astype(int)
+    moved = avatars.render(face, parts={part: (0.0, float(dy))}).astype(int)
+    _, error = moved_box(still, moved)
+    assert min(error, key=error.get) == dy and error[dy] < 0.25 * error[0], error  # best explained as moved by dy
+
+
+def test_parts_move_the_same_faces_and_are_stored(tmp_path, monkeypatch):
+    img, lab = avatars.make_face(0, 7, jitter=6, parts=True)
+    plain = avatars.make_face(0, 7)[1]
+    assert {a: lab[a] for a in avatars.ATTRIBUTES} == plain and lab["pose"] == avatars.make_face(0, 7, jitter=6)[1]["pose"]
+    assert np.array_equal(img, avatars.render(plain, lab["pose"], avatars.parts_dict(lab["parts"])))
+    offsets = np.array([avatars.sample_parts(np.random.default_rng([0, i, 3])) for i in range(500)])
+    bounds = np.array([r for part in avatars.PARTS for r in avatars.PART_JITTER[part]])
+    assert (np.abs(offsets) <= bounds).all() and (offsets.max(0) > 0.9 * bounds).all() and (offsets.min(0) < -0.9 * bounds).all()
+    monkeypatch.setattr(avatars, "SHARD_SIZE", 3)
+    avatars.build(tmp_path, n_train=4, n_heldout=1, seed=3, workers=1, progress=False, n_twins=2, parts=True)
+    images, labels = avatars.load_split(tmp_path, "train")
+    assert labels["parts"].shape == (4, 6) and "pose" not in labels
+    assert np.array_equal(images[2], avatars.make_face(3, 2, parts=True)[0])
+    _, twin_labels = avatars.load_split(tmp_path, "twins")
+    assert np.allclose(twin_labels["parts"], labels["parts"][:2])  # a twin keeps its face's geometry
+    with pytest.raises(SystemExit):  # a dataset with moving parts is other settings
+        avatars.build(tmp_path, n_train=4, n_heldout=1, seed=3, workers=1, progress=False)

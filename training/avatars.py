@@ -9,6 +9,7 @@ of workers, and always comes out the same. Attributes are drawn from hand-set fr
 than uniformly, so that most faces wear no glasses, few scream or vomit, and so on.
 
     python -m training.avatars --out data/avataaars            # 50,000 train + 5,000 held out
+    python -m training.avatars --out data/avataaars-parts --jitter 6 --parts   # posed, parts moved
 
 The output is a folder of shards (`train-00000.npz`, ..., `heldout-00000.npz`), each with
 `images` (N, 64, 64, 3) uint8 and one int16 array per attribute (-1 where the attribute is not
@@ -35,6 +36,15 @@ CROP = "22 8 220 220"  # square viewBox around head, hair and beard (the templat
 # part at one place, and no latent of a model trained on them can move a part (a drag's premise).
 POSE_SCALE = 1.12
 _PAD = 60  # template units drawn around the crop for posed renders, so a moved face is never cut
+# Part geometry (datasets built with --parts): within the face, the eyes (with the glasses), the
+# eyebrows (relative to the eyes) and the mouth (with a moustache) moved by draws of their own,
+# uniform in +-(x, y) output pixels. Templates put each part at one place; a drag of a part needs
+# data in which it moves.
+PART_JITTER = {"eyes": (1.0, 2.0), "eyebrows": (0.5, 2.5), "mouth": (1.5, 3.0)}
+PARTS = list(PART_JITTER)
+_UNITS_PER_PIXEL = float(CROP.split()[2]) / RESOLUTION  # template units per output pixel (unposed)
+# Which templates move with which part (path in py-avataaars' templates -> part).
+_PART_OF = {"face/eyes": "eyes", "top/accessories": "eyes", "face/eyebrow": "eyebrows", "face/mouth": "mouth"}
 
 # ---------------------------------------------------------------------------------------------
 # Attributes: name -> (py_avataaars enum name, {member: relative frequency}).
@@ -139,29 +149,59 @@ def sample_attributes(rng: np.random.Generator) -> dict[str, int]:
 _TEMPLATE = None
 
 
+def _part_wrapper(name: str):
+    """Templates "part/<part>/<path>": the template at <path> inside a group moved by the
+    render's `part_transforms[<part>]` (jinja includes share the render's variables)."""
+    if not name.startswith("part/"):
+        return None
+    _, part, path = name.split("/", 2)
+    return f'<g transform="{{{{ part_transforms["{part}"] }}}}">{{% include "{path}" ignore missing %}}</g>'
+
+
 def _template():
     """The jinja template of py-avataaars, built once per process (building it is ~45 ms)."""
     global _TEMPLATE
     if _TEMPLATE is None:
-        from jinja2 import Environment, PackageLoader
+        from jinja2 import ChoiceLoader, Environment, FunctionLoader, PackageLoader
         from py_avataaars import MinifyExtension
-        env = Environment(loader=PackageLoader("py_avataaars", "templates"), trim_blocks=True,
-                          lstrip_blocks=True, autoescape=True, keep_trailing_newline=False,
+        env = Environment(loader=ChoiceLoader([FunctionLoader(_part_wrapper), PackageLoader("py_avataaars", "templates")]),
+                          trim_blocks=True, lstrip_blocks=True, autoescape=True, keep_trailing_newline=False,
                           extensions=[MinifyExtension])
         _TEMPLATE = env.get_template("main.svg")
     return _TEMPLATE
 
 
-def render_svg(attributes: dict[str, int]) -> str:
-    """The SVG of one face, cropped to a square around the head."""
+def _part_path(path: str, enum) -> str:
+    """py-avataaars' template path, routed through a part's moving group where it is one."""
+    from py_avataaars import PyAvataaar
+    original = PyAvataaar._PyAvataaar__template_path(path, enum)
+    part = _PART_OF.get(path) or ("mouth" if path == "top/facial_hair" and enum.name.startswith("MOUSTACHE") else None)
+    return f"part/{part}/{original}" if part else original
+
+
+def part_transforms(parts: dict[str, tuple[float, float]]) -> dict[str, str]:
+    """{part: SVG transform} for offsets {part: (dx, dy)} in output pixels (eyebrows ride on the eyes)."""
+    u = _UNITS_PER_PIXEL
+    ex, ey = parts.get("eyes", (0.0, 0.0))
+    bx, by = parts.get("eyebrows", (0.0, 0.0))
+    mx, my = parts.get("mouth", (0.0, 0.0))
+    moves = {"eyes": (ex, ey), "eyebrows": (ex + bx, ey + by), "mouth": (mx, my)}
+    return {k: f"translate({x * u:.3f},{y * u:.3f})" for k, (x, y) in moves.items()}
+
+
+def render_svg(attributes: dict[str, int], parts: dict[str, tuple[float, float]] | None = None) -> str:
+    """The SVG of one face, cropped to a square around the head; `parts`: offsets of the eyes,
+    eyebrows and mouth in output pixels (see PART_JITTER)."""
     from py_avataaars import AvatarStyle, PyAvataaar
     kwargs = {}
     for a in ATTRIBUTES:
         enum = _enum(FREQUENCIES[a][0])
         kwargs[a] = list(enum)[max(attributes.get(a, 0), 0)]  # hidden attributes: any value
+    if parts is not None:
+        kwargs["part_transforms"] = part_transforms(parts)
     svg = _template().render(
         unique_id=PyAvataaar._PyAvataaar__unique_id,
-        template_path=PyAvataaar._PyAvataaar__template_path,
+        template_path=PyAvataaar._PyAvataaar__template_path if parts is None else _part_path,
         template_name=PyAvataaar._PyAvataaar__template_name,
         style=AvatarStyle.TRANSPARENT, background_color=kwargs["hat_color"],
         nose_type=_enum("NoseType").DEFAULT, **kwargs)
@@ -172,12 +212,14 @@ def render_svg(attributes: dict[str, int]) -> str:
     return svg.replace(head, f'width="{size}" height="{size}" viewBox="{CROP}"')
 
 
-def render(attributes: dict[str, int], pose: tuple[float, float, float] | None = None) -> np.ndarray:
+def render(attributes: dict[str, int], pose: tuple[float, float, float] | None = None,
+           parts: dict[str, tuple[float, float]] | None = None) -> np.ndarray:
     """One face as a (64, 64, 3) uint8 array on the flat background. pose = (dx, dy, s): the face
-    moved right by dx and down by dy output pixels and scaled by s about the centre of the crop."""
+    moved right by dx and down by dy output pixels and scaled by s about the centre of the crop;
+    parts: the eyes, eyebrows and mouth moved within the face ({part: (dx, dy)}, output pixels)."""
     import cairosvg
     from PIL import Image
-    svg = render_svg(attributes)
+    svg = render_svg(attributes, parts)
     x0, y0, size = (float(v) for v in CROP.split()[:3])
     box = (0.0, 0.0, size, size)
     if pose is not None:
@@ -208,14 +250,39 @@ def sample_pose(rng: np.random.Generator, jitter: float) -> tuple[float, float, 
     return float(dx), float(dy), s
 
 
-def make_face(seed: int, index: int, jitter: float = 0.0) -> tuple[np.ndarray, dict[str, int]]:
-    """Image `index` of the dataset with `seed`: pixels and labels (with "pose" when jitter > 0:
-    the same face as without jitter, posed by a draw of its own)."""
+def sample_parts(rng: np.random.Generator) -> tuple[float, ...]:
+    """Offsets of the parts, flat (eyes dx, dy, eyebrows dx, dy, mouth dx, dy; output pixels),
+    each uniform in +-PART_JITTER."""
+    return tuple(float(rng.uniform(-r, r)) for part in PARTS for r in PART_JITTER[part])
+
+
+def parts_dict(values) -> dict[str, tuple[float, float]]:
+    """sample_parts' flat offsets as render's {part: (dx, dy)}."""
+    return {part: (float(values[2 * i]), float(values[2 * i + 1])) for i, part in enumerate(PARTS)}
+
+
+def _geometry(seed: int, index: int, jitter: float, parts: bool) -> dict:
+    """A face's own pose and part offsets (draws of their own, so the face stays the same)."""
+    out = {}
+    if jitter > 0:
+        out["pose"] = sample_pose(np.random.default_rng([seed, index, 2]), jitter)
+    if parts:
+        out["parts"] = sample_parts(np.random.default_rng([seed, index, 3]))
+    return out
+
+
+def _render_with(labels: dict, geometry: dict) -> np.ndarray:
+    parts = geometry.get("parts")
+    return render(labels, geometry.get("pose"), None if parts is None else parts_dict(parts))
+
+
+def make_face(seed: int, index: int, jitter: float = 0.0, parts: bool = False) -> tuple[np.ndarray, dict[str, int]]:
+    """Image `index` of the dataset with `seed`: pixels and labels (with "pose" when jitter > 0 and
+    "parts" with parts: the same face as without them, posed and its parts moved by draws of
+    their own)."""
     labels = sample_attributes(np.random.default_rng([seed, index]))
-    if jitter <= 0:
-        return render(labels), labels
-    pose = sample_pose(np.random.default_rng([seed, index, 2]), jitter)
-    return render(labels, pose), {**labels, "pose": pose}
+    geometry = _geometry(seed, index, jitter, parts)
+    return _render_with(labels, geometry), {**labels, **geometry}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -262,15 +329,13 @@ def twin_attributes(labels: dict[str, int], rng: np.random.Generator) -> tuple[d
     return out, attribute
 
 
-def make_twin(seed: int, index: int, jitter: float = 0.0) -> tuple[np.ndarray, dict[str, int], str]:
+def make_twin(seed: int, index: int, jitter: float = 0.0, parts: bool = False) -> tuple[np.ndarray, dict[str, int], str]:
     """The twin of training image `index`: pixels, labels and the attribute that differs (in the
-    face's own pose where there is jitter)."""
+    face's own pose and part offsets where it has them)."""
     labels = sample_attributes(np.random.default_rng([seed, index]))
     twin, attribute = twin_attributes(labels, np.random.default_rng([seed, index, 1]))
-    if jitter <= 0:
-        return render(twin), twin, attribute
-    pose = sample_pose(np.random.default_rng([seed, index, 2]), jitter)
-    return render(twin, pose), {**twin, "pose": pose}, attribute
+    geometry = _geometry(seed, index, jitter, parts)
+    return _render_with(twin, geometry), {**twin, **geometry}, attribute
 
 
 # ---------------------------------------------------------------------------------------------
@@ -283,10 +348,11 @@ def _shard_path(out: Path, split: str, k: int) -> Path:
     return out / f"{split}-{k:05d}.npz"
 
 
-def build_shard(out: str, split: str, k: int, count: int, seed: int, jitter: float = 0.0) -> str:
+def build_shard(out: str, split: str, k: int, count: int, seed: int, jitter: float = 0.0, parts: bool = False) -> str:
     """Shard k of a split. "twins": the twins of training faces k * SHARD_SIZE onwards, with
     `base` (the training face's index) and `changed` (the index in ATTRIBUTES of what differs).
-    With jitter, also `pose` (count, 3) float32: dx, dy, scale (see render)."""
+    With jitter, also `pose` (count, 3) float32: dx, dy, scale (see render); with parts, `parts`
+    (count, 6) float32 (see sample_parts)."""
     start = SPLITS.get(split, 0) + k * SHARD_SIZE
     images = np.empty((count, RESOLUTION, RESOLUTION, 3), np.uint8)
     labels = {a: np.empty(count, np.int16) for a in ATTRIBUTES}
@@ -295,14 +361,17 @@ def build_shard(out: str, split: str, k: int, count: int, seed: int, jitter: flo
         extra = {"base": np.arange(start, start + count, dtype=np.int64), "changed": np.empty(count, np.int16)}
     if jitter > 0:
         extra["pose"] = np.empty((count, 3), np.float32)
+    if parts:
+        extra["parts"] = np.empty((count, 2 * len(PARTS)), np.float32)
     for j in range(count):
         if split == "twins":
-            images[j], lab, changed = make_twin(seed, start + j, jitter)
+            images[j], lab, changed = make_twin(seed, start + j, jitter, parts)
             extra["changed"][j] = ATTRIBUTES.index(changed)
         else:
-            images[j], lab = make_face(seed, start + j, jitter)
-        if jitter > 0:
-            extra["pose"][j] = lab["pose"]
+            images[j], lab = make_face(seed, start + j, jitter, parts)
+        for key in ("pose", "parts"):
+            if key in extra:
+                extra[key][j] = lab[key]
         for a in ATTRIBUTES:
             labels[a][j] = lab[a]
     path = _shard_path(Path(out), split, k)
@@ -313,10 +382,11 @@ def build_shard(out: str, split: str, k: int, count: int, seed: int, jitter: flo
 
 
 def build(out: str | Path, n_train: int = 50_000, n_heldout: int = 5_000, seed: int = 0,
-          workers: int = 2, progress: bool = True, n_twins: int = 0, jitter: float = 0.0) -> None:
+          workers: int = 2, progress: bool = True, n_twins: int = 0, jitter: float = 0.0, parts: bool = False) -> None:
     """Build (or finish building) the dataset in `out`. n_twins: also the twins of the first
     n_twins training faces (for the embedded CLIP's training); they can be added later.
-    jitter > 0: every face posed (moved by up to jitter px, scaled; see sample_pose)."""
+    jitter > 0: every face posed (moved by up to jitter px, scaled; see sample_pose); parts:
+    every face's eyes, eyebrows and mouth moved (see PART_JITTER)."""
     if n_twins > n_train:
         raise ValueError("there are twins only of training faces: n_twins <= n_train")
     out = Path(out)
@@ -326,6 +396,8 @@ def build(out: str | Path, n_train: int = 50_000, n_heldout: int = 5_000, seed: 
             {a: attribute_classes(a) for a in ATTRIBUTES}}
     if jitter > 0:
         meta["pose"] = {"jitter_px": jitter, "scale": POSE_SCALE}
+    if parts:
+        meta["parts"] = {part: list(r) for part, r in PART_JITTER.items()}
     meta_path = out / "dataset.json"
     if meta_path.exists():
         old = json.loads(meta_path.read_text())
@@ -336,7 +408,7 @@ def build(out: str | Path, n_train: int = 50_000, n_heldout: int = 5_000, seed: 
     for split, n in (("train", n_train), ("heldout", n_heldout), ("twins", n_twins)):
         for k in range((n + SHARD_SIZE - 1) // SHARD_SIZE):
             if not _shard_path(out, split, k).exists():
-                jobs.append((str(out), split, k, min(SHARD_SIZE, n - k * SHARD_SIZE), seed, jitter))
+                jobs.append((str(out), split, k, min(SHARD_SIZE, n - k * SHARD_SIZE), seed, jitter, parts))
     from tqdm import tqdm
     bar = tqdm(total=len(jobs), unit="shard", disable=not progress)
     if workers <= 1:
@@ -362,8 +434,9 @@ def load_split(folder: str | Path, split: str = "train") -> tuple[np.ndarray, di
     images = np.concatenate([s["images"] for s in shards])
     labels = {a: np.concatenate([s[a] for s in shards]).astype(np.int64) for a in ATTRIBUTES + ["base", "changed"]
               if a in shards[0]}
-    if "pose" in shards[0]:
-        labels["pose"] = np.concatenate([s["pose"] for s in shards])
+    for key in ("pose", "parts"):
+        if key in shards[0]:
+            labels[key] = np.concatenate([s[key] for s in shards])
     return images, labels
 
 
@@ -375,9 +448,10 @@ def main(argv=None):
     p.add_argument("--twins", type=int, default=0, help="also render twins of this many training faces")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jitter", type=float, default=0.0, help="pose every face: moved by up to this many px, scaled")
+    p.add_argument("--parts", action="store_true", help="move every face's eyes, eyebrows and mouth (PART_JITTER)")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     a = p.parse_args(argv)
-    build(a.out, a.train, a.heldout, a.seed, a.workers, n_twins=a.twins, jitter=a.jitter)
+    build(a.out, a.train, a.heldout, a.seed, a.workers, n_twins=a.twins, jitter=a.jitter, parts=a.parts)
 
 
 if __name__ == "__main__":
