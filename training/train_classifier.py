@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from companions.classifier import WORDS_NAME, AttributeClassifier, _as_input, with_none
+from companions.classifier import WORDS_NAME, AttributeClassifier, _as_input, load, with_none
 
 
 def train_classifier(images, labels, attributes, epochs=3, batch_size=128, lr=2e-3, seed=0, progress=True,
@@ -79,10 +79,7 @@ def main(argv=None):
     images, labels = load_split(a.data, "train")
     images, labels = images[:a.images], {k: v[:a.images] for k, v in labels.items()}
     t0 = time.time()
-    init = None
-    if a.init:
-        from companions.classifier import load
-        init = load(a.init)
+    init = load(a.init) if a.init else None
     model = train_classifier(images, labels, attributes, epochs=a.epochs, lr=a.lr, init=init)
     seconds = time.time() - t0
     held_images, held_labels = load_split(a.data, "heldout")
