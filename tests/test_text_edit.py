@@ -259,9 +259,73 @@ def test_captions_are_reproducible_and_say_what_is_there():
                   clothe_color=0)
     texts = [caption(labels, np.random.default_rng([0, i])) for i in range(200)]
     assert texts == [caption(labels, np.random.default_rng([0, i])) for i in range(200)]
-    assert sum("sunglasses" in t for t in texts) > 120 and sum("pink" in t for t in texts) > 60
-    assert not any("beard" in t and "no beard" not in t for t in texts)
+    assert sum(any(w in t for w in ("sunglasses", "shades", "dark glasses")) for t in texts) > 120
+    assert sum("pink" in t for t in texts) > 60
+    from training.captions import PHRASES
+    beards = [p.replace(" {c}", "") for c, v in PHRASES["facial_hair_type"].items() if c != "DEFAULT" for p in v]
+    assert not any(b in t for b in beards for t in texts)  # this face is clean-shaven
     assert len(set(texts)) > 100
+
+
+def _random_captions(n=4000):
+    from training.avatars import sample_attributes
+    from training.captions import caption
+    out = []
+    for i in range(n):
+        labels = sample_attributes(np.random.default_rng([7, i]))
+        out.append((labels, caption(labels, np.random.default_rng([8, i]))))
+    return out
+
+
+def test_held_out_wordings_are_never_in_a_caption_and_sorted_by_their_words():
+    import re
+
+    from training.captions import HELD_OUT, caption_vocabulary, held_out_wordings, training_phrases
+    captions = [c for _, c in _random_captions()]
+    phrases = training_phrases()
+    seen = {w for c in captions for w in c.replace(",", " ").split()}
+    assert seen <= caption_vocabulary()  # the vocabulary covers what captions say
+    for sides in HELD_OUT.values():
+        for wording in sides["says"] + sides["denies"]:
+            pattern = re.compile(r"(^|[ ,])" + re.escape(wording) + r"($|[ ,])")
+            assert not any(pattern.search(p) for p in phrases), wording
+            assert not any(pattern.search(c) for c in captions), wording
+    split = held_out_wordings()
+    for name, sides in split.items():
+        assert split[name]["says"]["new phrasing"] and split[name]["says"]["new word"], name
+        for side in sides.values():
+            assert all(set(w.split()) <= caption_vocabulary() for w in side["new phrasing"])
+            assert all(set(w.split()) - seen for w in side["new word"])  # a word 4,000 captions never used
+    assert "sunnies" not in seen and "hatless" not in seen and "shades" in seen
+
+
+def test_captions_deny_only_what_a_face_lacks():
+    from metrics.coverage import NAMED
+    from training.avatars import attribute_classes
+    from training.captions import NEGATIONS, PHRASES
+    denied = 0
+    for labels, text in _random_captions():
+        for name, wordings in NEGATIONS.items():
+            # A denial said of this face (not the same words as a class phrase it has, e.g. "clean-shaven").
+            attribute, classes = NAMED[name]
+            own = PHRASES.get(attribute, {}).get(attribute_classes(attribute)[labels[attribute]], []) \
+                if labels[attribute] >= 0 else []
+            for w in wordings:
+                if w in text and w not in own and not any(w in p for p in own):
+                    denied += 1
+                    have = attribute_classes(attribute)[labels[attribute]] if labels[attribute] >= 0 else None
+                    assert have is not None and have not in classes, (text, name, have)
+                    if name == "smiling":
+                        assert have not in ("TWINKLE", "TONGUE"), text
+    assert denied > 200
+
+
+def test_every_wording_names_its_attribute():
+    from metrics.coverage import NAMED
+    from training.captions import HELD_OUT, NEGATIONS, named_attributes
+    for name, (attribute, _) in NAMED.items():
+        for wording in HELD_OUT[name]["says"] + HELD_OUT[name]["denies"] + NEGATIONS[name]:
+            assert attribute in named_attributes(wording), (name, wording)
 
 
 def test_clip_loss_views_are_crops_of_the_image(G, clip, ws):

@@ -3,10 +3,16 @@ the embedded CLIP (training/train_clip.py) and to ask it zero-shot questions.
 
     caption(labels_of_one_face, rng)  ->  "a cartoon face with pink curly hair, wearing sunglasses and smiling"
 
-Every class of every attribute has a few phrases that say what it looks like; a caption is a
-subject ("a cartoon face", "an avatar", ...) and the phrases of a random subset of the face's
-visible attributes, in random order. Rare and telling attributes (glasses, beards, unusual mouths
-and eyes) are mentioned more often than common ones.
+Every class of every attribute has several wordings, as people say it (synonyms, colloquial
+words, descriptions); a caption is a subject ("a cartoon face", "an avatar", ...) and the
+phrases of a random subset of the face's visible attributes, in random order, sometimes with a
+negation of a named class the face lacks ("not smiling", "without a hat"). Rare and telling
+attributes (glasses, beards, unusual mouths and eyes) are mentioned more often than common ones.
+
+HELD_OUT keeps wordings of the six named classes aside, never in a caption: some are the
+captions' words in a new frame ("in shades"), the others bring a word no caption uses ("sunnies",
+"hatless"); `held_out_wordings()` sorts them so, to measure how the CLIP takes what a visitor
+types in their own words.
 """
 from __future__ import annotations
 
@@ -14,21 +20,26 @@ import re
 
 import numpy as np
 
+from metrics.coverage import NAMED
+
 from .avatars import ATTRIBUTES, attribute_classes
 
 SUBJECTS = ["a cartoon face", "an avatar", "a cartoon person", "a drawing of a person", "a face", "a cartoon avatar",
-            "a cartoon portrait", "an illustrated face"]
+            "a cartoon portrait", "an illustrated face", "a cartoon character", "a person", "someone", "a profile picture"]
 
 COLOURS = {  # hat and clothes colours
     "BLACK": ["black"], "BLUE_01": ["blue"], "BLUE_02": ["blue"], "BLUE_03": ["dark blue", "navy"],
-    "GRAY_01": ["grey", "gray"], "GRAY_02": ["dark grey"], "HEATHER": ["heather grey"], "PASTEL_BLUE": ["light blue"],
-    "PASTEL_GREEN": ["light green", "mint green"], "PASTEL_ORANGE": ["orange", "peach"], "PASTEL_RED": ["salmon", "coral"],
-    "PASTEL_YELLOW": ["yellow"], "PINK": ["pink"], "RED": ["red"], "WHITE": ["white"],
+    "GRAY_01": ["grey", "gray"], "GRAY_02": ["dark grey", "charcoal"], "HEATHER": ["heather grey"],
+    "PASTEL_BLUE": ["light blue", "sky blue"], "PASTEL_GREEN": ["light green", "mint green"],
+    "PASTEL_ORANGE": ["orange", "peach"], "PASTEL_RED": ["salmon", "coral"], "PASTEL_YELLOW": ["yellow", "pale yellow"],
+    "PINK": ["pink"], "RED": ["red"], "WHITE": ["white"],
 }
 HAIR_COLOURS = {
-    "BLACK": ["black"], "AUBURN": ["auburn"], "BLONDE": ["blonde"], "BLONDE_GOLDEN": ["golden blonde", "blonde"],
-    "BROWN": ["brown"], "BROWN_DARK": ["dark brown"], "PASTEL_PINK": ["pink", "pastel pink"],
-    "PLATINUM": ["platinum blonde", "white blonde"], "RED": ["red", "ginger"], "SILVER_GRAY": ["grey", "silver"],
+    "BLACK": ["black", "jet black"], "AUBURN": ["auburn", "reddish brown"], "BLONDE": ["blonde", "blond", "fair"],
+    "BLONDE_GOLDEN": ["golden blonde", "blonde", "golden"], "BROWN": ["brown"], "BROWN_DARK": ["dark brown", "brunette"],
+    "PASTEL_PINK": ["pink", "pastel pink", "bubblegum pink", "light pink"],
+    "PLATINUM": ["platinum blonde", "white blonde", "platinum"], "RED": ["red", "ginger"],
+    "SILVER_GRAY": ["grey", "silver", "gray"],
 }
 HAIR_STYLES = {  # top_type -> words before "hair"
     "LONG_HAIR_BIG_HAIR": ["big long", "voluminous"], "LONG_HAIR_BOB": ["bob-cut", "short bob"],
@@ -45,45 +56,64 @@ HAIR_STYLES = {  # top_type -> words before "hair"
     "SHORT_HAIR_SIDES": ["thinning", "side-only"], "SHORT_HAIR_THE_CAESAR": ["cropped", "very short"],
     "SHORT_HAIR_THE_CAESAR_SIDE_PART": ["side-parted", "short side-parted"],
 }
+# Ways to say a hair colour {c} without a style; "{c}-haired" is also said.
+HAIR_COLOUR_TEMPLATES = ["with {c} hair", "{c}-haired", "with hair dyed {c}", "with {c} hair colour"]
 OTHER_TOPS = {  # top_type without hair; {c} is the hat colour
-    "NO_HAIR": ["bald", "with a shaved head"], "EYE_PATCH": ["wearing an eye patch", "with an eye patch"],
-    "HAT": ["wearing a hat", "wearing a {c} hat", "in a hat"], "HIJAB": ["wearing a {c} hijab", "wearing a headscarf"],
-    "TURBAN": ["wearing a {c} turban", "wearing a turban"],
-    "WINTER_HAT1": ["wearing a {c} winter hat", "wearing a hat", "in a beanie"],
-    "WINTER_HAT2": ["wearing a {c} winter hat", "wearing a hat", "in a bobble hat"],
-    "WINTER_HAT3": ["wearing a {c} winter hat", "wearing a hat", "in a woolly hat"],
-    "WINTER_HAT4": ["wearing a {c} winter hat", "wearing a hat", "in a hat with ear flaps"],
+    "NO_HAIR": ["bald", "with a shaved head", "bald-headed", "with no hair", "hairless"],
+    "EYE_PATCH": ["wearing an eye patch", "with an eye patch", "like a pirate with an eye patch"],
+    "HAT": ["wearing a hat", "wearing a {c} hat", "in a hat", "with a hat on", "wearing a fedora", "in a black hat"],
+    "HIJAB": ["wearing a {c} hijab", "wearing a headscarf", "in a hijab", "with a head covering"],
+    "TURBAN": ["wearing a {c} turban", "wearing a turban", "in a turban"],
+    "WINTER_HAT1": ["wearing a {c} winter hat", "wearing a hat", "in a beanie", "wearing a knit cap", "with a hat on"],
+    "WINTER_HAT2": ["wearing a {c} winter hat", "wearing a hat", "in a bobble hat", "wearing a beanie with a pompom"],
+    "WINTER_HAT3": ["wearing a {c} winter hat", "wearing a hat", "in a woolly hat", "in a beanie"],
+    "WINTER_HAT4": ["wearing a {c} winter hat", "wearing a hat", "in a hat with ear flaps", "wearing a winter cap"],
 }
 PHRASES = {
-    "skin_color": {"BLACK": ["with black skin", "with very dark skin"], "TANNED": ["with tanned skin"],
-                   "YELLOW": ["with yellow skin"], "PALE": ["with pale skin", "with very light skin"],
-                   "LIGHT": ["with light skin", "with fair skin"], "BROWN": ["with brown skin"],
-                   "DARK_BROWN": ["with dark brown skin", "with dark skin"]},
-    "accessories_type": {"DEFAULT": ["without glasses"], "KURT": ["with big dark glasses", "wearing sunglasses"],
-                         "PRESCRIPTION_01": ["with glasses", "wearing thin glasses"],
-                         "PRESCRIPTION_02": ["with glasses", "wearing thick glasses"],
-                         "ROUND": ["with round glasses", "wearing round glasses"],
-                         "SUNGLASSES": ["with sunglasses", "wearing sunglasses"],
-                         "WAYFARERS": ["with sunglasses", "wearing dark sunglasses", "with wayfarer sunglasses"]},
-    "facial_hair_type": {"DEFAULT": ["clean-shaven", "with no beard"],
-                         "BEARD_MEDIUM": ["with a beard", "with a {c} beard", "bearded"],
-                         "BEARD_LIGHT": ["with a light beard", "with stubble", "with a short {c} beard"],
-                         "BEARD_MAJESTIC": ["with a big beard", "with a long {c} beard", "with a majestic beard"],
-                         "MOUSTACHE_FANCY": ["with a fancy moustache", "with a curled {c} moustache"],
-                         "MOUSTACHE_MAGNUM": ["with a big moustache", "with a thick {c} moustache"]},
-    "mouth_type": {"DEFAULT": ["with a calm mouth", "with a neutral expression"],
-                   "CONCERNED": ["looking concerned", "looking worried"],
-                   "DISBELIEF": ["in disbelief", "with an open mouth"], "EATING": ["eating", "chewing"],
-                   "GRIMACE": ["grimacing", "showing gritted teeth"], "SAD": ["looking sad", "with a sad mouth"],
-                   "SCREAM_OPEN": ["screaming", "shouting"], "SERIOUS": ["looking serious", "with a straight mouth"],
-                   "SMILE": ["smiling", "with a big smile", "with a toothy smile"],
-                   "TONGUE": ["sticking out the tongue", "with the tongue out"],
-                   "TWINKLE": ["with a little smile", "smirking"], "VOMIT": ["vomiting", "feeling sick"]},
-    "eye_type": {"DEFAULT": ["with open eyes", "with round eyes"], "CLOSE": ["with closed eyes", "with eyes shut"],
-                 "CRY": ["crying", "in tears"], "DIZZY": ["with crossed-out eyes", "looking dizzy"],
-                 "EYE_ROLL": ["rolling the eyes"], "HAPPY": ["with happy eyes", "with curved happy eyes"],
-                 "HEARTS": ["with heart eyes", "in love"], "SIDE": ["looking to the side", "glancing sideways"],
-                 "SQUINT": ["squinting"], "SURPRISED": ["with wide eyes", "looking surprised"],
+    "skin_color": {"BLACK": ["with black skin", "with very dark skin", "dark-skinned"], "TANNED": ["with tanned skin", "with a tan"],
+                   "YELLOW": ["with yellow skin", "yellow-skinned"], "PALE": ["with pale skin", "with very light skin", "pale"],
+                   "LIGHT": ["with light skin", "with fair skin", "light-skinned"], "BROWN": ["with brown skin", "brown-skinned"],
+                   "DARK_BROWN": ["with dark brown skin", "with dark skin", "dark-skinned"]},
+    "accessories_type": {
+        "DEFAULT": ["without glasses", "with no glasses", "not wearing glasses", "glasses-free"],
+        "KURT": ["with big dark glasses", "wearing sunglasses", "with tinted glasses", "wearing big shades"],
+        "PRESCRIPTION_01": ["with glasses", "wearing thin glasses", "with specs", "wearing spectacles", "bespectacled"],
+        "PRESCRIPTION_02": ["with glasses", "wearing thick glasses", "with thick-rimmed glasses", "with nerdy glasses"],
+        "ROUND": ["with round glasses", "wearing round glasses", "with round specs", "with circular glasses"],
+        "SUNGLASSES": ["with sunglasses", "wearing sunglasses", "wearing shades", "with shades", "with dark glasses",
+                       "with sunglasses on"],
+        "WAYFARERS": ["with sunglasses", "wearing dark sunglasses", "with wayfarer sunglasses", "wearing shades",
+                      "with cool shades"]},
+    "facial_hair_type": {
+        "DEFAULT": ["clean-shaven", "with no beard", "beardless", "without facial hair", "without a beard"],
+        "BEARD_MEDIUM": ["with a beard", "with a {c} beard", "bearded", "with a full beard", "with facial hair"],
+        "BEARD_LIGHT": ["with a light beard", "with stubble", "with a short {c} beard", "stubbly", "unshaven"],
+        "BEARD_MAJESTIC": ["with a big beard", "with a long {c} beard", "with a majestic beard", "with a bushy beard",
+                           "with a huge beard"],
+        "MOUSTACHE_FANCY": ["with a fancy moustache", "with a curled {c} moustache", "with a handlebar mustache",
+                            "with a twirly moustache"],
+        "MOUSTACHE_MAGNUM": ["with a big moustache", "with a thick {c} moustache", "with a mustache", "mustachioed"]},
+    "mouth_type": {"DEFAULT": ["with a calm mouth", "with a neutral expression", "with a relaxed mouth"],
+                   "CONCERNED": ["looking concerned", "looking worried", "anxious"],
+                   "DISBELIEF": ["in disbelief", "with an open mouth", "with the mouth hanging open"],
+                   "EATING": ["eating", "chewing", "with a full mouth"],
+                   "GRIMACE": ["grimacing", "showing gritted teeth", "with clenched teeth"],
+                   "SAD": ["looking sad", "with a sad mouth", "unhappy", "with a downturned mouth"],
+                   "SCREAM_OPEN": ["screaming", "shouting", "yelling"],
+                   "SERIOUS": ["looking serious", "with a straight mouth", "stern"],
+                   "SMILE": ["smiling", "with a big smile", "with a toothy smile", "grinning", "with a grin",
+                             "beaming", "laughing", "with a smile", "happy", "with a wide smile"],
+                   "TONGUE": ["sticking out the tongue", "with the tongue out", "being cheeky with the tongue out"],
+                   "TWINKLE": ["with a little smile", "smirking", "with a slight smile", "with a smirk"],
+                   "VOMIT": ["vomiting", "feeling sick", "throwing up"]},
+    "eye_type": {"DEFAULT": ["with open eyes", "with round eyes", "with eyes open"],
+                 "CLOSE": ["with closed eyes", "with eyes shut", "with eyes closed", "sleeping", "asleep",
+                           "with shut eyes"],
+                 "CRY": ["crying", "in tears", "weeping"], "DIZZY": ["with crossed-out eyes", "looking dizzy"],
+                 "EYE_ROLL": ["rolling the eyes", "rolling eyes"], "HAPPY": ["with happy eyes", "with curved happy eyes"],
+                 "HEARTS": ["with heart eyes", "in love", "with hearts for eyes"],
+                 "SIDE": ["looking to the side", "glancing sideways", "looking sideways"],
+                 "SQUINT": ["squinting", "with squinting eyes"], "SURPRISED": ["with wide eyes", "looking surprised"],
                  "WINK": ["winking"], "WINK_WACKY": ["winking wildly", "with a crazy wink"]},
     "eyebrow_type": {"DEFAULT": ["with normal eyebrows"], "DEFAULT_NATURAL": ["with natural eyebrows"],
                      "ANGRY": ["with angry eyebrows", "looking angry"], "ANGRY_NATURAL": ["with angry eyebrows"],
@@ -101,6 +131,42 @@ PHRASES = {
                     "SHIRT_SCOOP_NECK": ["in a {c} scoop-neck shirt", "wearing a {c} top"],
                     "SHIRT_V_NECK": ["in a {c} v-neck shirt", "wearing a {c} v-neck"]},
 }
+# What a face is not, said of the named classes (metrics.coverage.NAMED) it lacks: a caption may
+# deny one of them (NEGATION_RATE), so that "not smiling" and "without a hat" mean something.
+NEGATIONS = {
+    "sunglasses": ["without sunglasses", "not wearing sunglasses", "with no shades"],
+    "smiling": ["not smiling", "without a smile"],
+    "beard or moustache": ["with no beard", "clean-shaven", "without a moustache"],
+    "hat": ["without a hat", "not wearing a hat", "with no hat"],
+    "closed eyes": ["with open eyes", "with eyes open", "awake"],
+    "pink hair": ["without pink hair"],
+}
+NEGATION_RATE = 0.15
+# Wordings that no caption ever uses, kept aside to measure how the CLIP takes what visitors type
+# in their own words (training/train_clip.py --heldout-wordings). Per named class: what says it
+# ("says") and what says it is absent ("denies"). Some reuse the captions' words in a new order
+# or a new frame; the others bring a word the captions never use (held_out_words() tells which).
+HELD_OUT = {
+    "sunglasses": {"says": ["in shades", "with shades on", "in dark sunglasses", "sporting sunglasses",
+                            "with dark lenses", "wearing sunnies", "in tinted eyewear"],
+                   "denies": ["with no sunglasses", "without shades"]},
+    "smiling": {"says": ["with a big grin", "smiling widely", "with a happy smile", "grinning from ear to ear",
+                         "with a cheesy grin", "looking joyful", "all smiles"],
+                "denies": ["with no smile", "unsmiling"]},
+    "beard or moustache": {"says": ["with a thick beard", "with a big bushy beard", "with whiskers",
+                                    "with a scruffy beard", "sporting a moustache", "with a goatee"],
+                           "denies": ["with no moustache", "smooth-shaven"]},
+    "hat": {"says": ["with a winter hat on", "in a knit cap", "wearing a woolly beanie", "with headwear",
+                     "in a knitted toque", "wearing a trilby"],
+            "denies": ["with no hat on", "hatless"]},
+    "closed eyes": {"says": ["with the eyes closed", "sleeping with eyes shut", "eyes closed and asleep",
+                             "napping", "dozing off", "with eyelids down"],
+                    "denies": ["with the eyes open", "wide awake"]},
+    "pink hair": {"says": ["with hair of pastel pink", "with curly hair in pastel pink", "pink hair all over",
+                           "with rose-coloured hair", "with candy-pink locks", "with fuchsia hair"],
+                  "denies": ["with no pink hair", "not pink-haired"]},
+}
+
 # How often an attribute is mentioned, when its class is the common one / another one.
 MENTION = {"skin_color": (0.35, 0.35), "top": (0.75, 0.75), "accessories_type": (0.1, 0.85),
            "facial_hair_type": (0.15, 0.85), "mouth_type": (0.25, 0.7), "eye_type": (0.2, 0.7),
@@ -124,7 +190,8 @@ def top_phrases(labels: dict) -> list[str]:
             for colour in colours:
                 out.append(f"with {colour} {style} hair".replace("  ", " "))
                 out.append(f"with {style} hair")
-        out += [f"with {c} hair" for c in colours if c]
+        out += [t.format(c=c) for t in HAIR_COLOUR_TEMPLATES for c in colours
+                if c and not (t.startswith("{c}-") and " " in c)]  # "pink-haired", not "pastel pink-haired"
         if top == "LONG_HAIR_BUN":
             out += [f"with {c} hair in a bun".replace("  ", " ") for c in colours]
         return out
@@ -147,13 +214,34 @@ def phrases(attribute: str, labels: dict) -> list[str]:
     return out
 
 
+# The named classes whose absence a caption may state, and the classes of which that is true
+# (None: every visible class outside the named ones). "Not smiling" is not said of a smirk, nor
+# "with open eyes" of happy, winking or squinting eyes.
+DENIABLE = {"smiling": ["DEFAULT", "CONCERNED", "DISBELIEF", "EATING", "GRIMACE", "SAD", "SCREAM_OPEN", "SERIOUS",
+                        "VOMIT"],
+            "closed eyes": ["DEFAULT", "SIDE", "SURPRISED", "EYE_ROLL"]}
+
+
+def lacks(name: str, labels: dict) -> bool:
+    """Whether a face visibly lacks the named class (metrics.coverage.NAMED) `name`, so that a
+    caption may say so."""
+    attribute, classes = NAMED[name]
+    have = _name(attribute, labels)
+    if have is None:
+        return False
+    if name == "pink hair" and _name("top_type", labels) not in HAIR_STYLES:
+        return False
+    return have in DENIABLE[name] if name in DENIABLE else have not in classes
+
+
 def caption(labels: dict, rng: np.random.Generator, must: str | None = None) -> str:
     """One caption of a face (labels: {attribute: class index}, -1 where not visible). must: an
     attribute the caption always mentions (for a face and its twin: given generators in the same
-    state, the two captions differ only in that attribute's phrase)."""
+    state, the two captions differ only in that attribute's phrase). Without `must`, a caption
+    may also say what the face is not (NEGATIONS), where it has not said what it is."""
     if must in ("hair_color", "top_type"):
         must = "top"
-    parts = []
+    parts, said = [], set()
     for key, (p_common, p_other) in MENTION.items():
         options = top_phrases(labels) if key == "top" else phrases(key, labels)
         if not options:
@@ -164,8 +252,16 @@ def caption(labels: dict, rng: np.random.Generator, must: str | None = None) -> 
             # may draw more than once), so that a face's and its twin's captions stay in step.
             pick = int(rng.random() * len(options)) if must else int(rng.integers(len(options)))
             parts.append(options[pick])
+            said.add(key)
     if not parts:
         parts.append(top_phrases(labels)[0])
+    if must is None and rng.random() < NEGATION_RATE:
+        where = {"hat": "top", "pink hair": "top"}
+        deniable = [n for n in NEGATIONS if lacks(n, labels)
+                    and where.get(n, NAMED[n][0]) not in said]
+        if deniable:
+            options = NEGATIONS[deniable[int(rng.integers(len(deniable)))]]
+            parts.append(options[int(rng.integers(len(options)))])
     rng.shuffle(parts)
     subject = SUBJECTS[rng.integers(len(SUBJECTS))]
     if _name("facial_hair_type", labels) not in (None, "DEFAULT") and rng.random() < 0.3:
@@ -196,25 +292,79 @@ def class_prompts(attribute: str) -> dict[str, list[str]]:
 
 
 def words_of(attribute: str) -> set[str]:
-    """Every word the captions use for `attribute` (to tell which attributes a prompt names)."""
+    """Every word the captions (and the held-out wordings) use for `attribute`, to tell which
+    attributes a prompt names."""
     if attribute == "top_type":
         texts = [p for v in HAIR_STYLES.values() for p in v] + ["hair"] + [p for v in OTHER_TOPS.values() for p in v]
     elif attribute in ("hair_color", "facial_hair_color"):
         texts = [w for v in HAIR_COLOURS.values() for w in v] + ["hair" if attribute == "hair_color" else "beard"]
+        if attribute == "hair_color":
+            texts += [f"{w}-haired" for v in HAIR_COLOURS.values() for w in v if " " not in w]
     elif attribute in ("hat_color", "clothe_color"):
         texts = [w for v in COLOURS.values() for w in v]
     else:
         texts = [p for v in PHRASES[attribute].values() for p in v]
-    return {w for t in texts for w in t.replace("{c}", "").replace(",", " ").split()}
+    for name, (named_attribute, _) in NAMED.items():
+        if named_attribute == attribute or (attribute == "top_type" and name == "hat"):
+            texts += NEGATIONS[name] + HELD_OUT[name]["says"] + HELD_OUT[name]["denies"]
+    words = {w for t in texts for w in t.replace("{c}", "").replace(",", " ").split()}
+    return words - {"hair"} if attribute == "facial_hair_type" else words  # "facial hair" is not the hair
 
 
+def training_phrases() -> list[str]:
+    """Every phrase a training caption can put after its subject, with every colour filled in."""
+    colours = sorted({w for table in (COLOURS, HAIR_COLOURS) for v in table.values() for w in v})
+    texts = [p for v in OTHER_TOPS.values() for p in v] + [t for t in HAIR_COLOUR_TEMPLATES if not t.startswith("{c}-")]
+    texts += [f"{c}-haired" for c in colours if " " not in c]
+    texts += [p for table in PHRASES.values() for v in table.values() for p in v] + [p for v in NEGATIONS.values() for p in v]
+    texts += [f"with {c} {s} hair" for s in [s for v in HAIR_STYLES.values() for s in v] for c in colours + [""]]
+    texts += [f"with {c} hair in a bun" for c in colours + [""]]
+    texts = [t.replace("{c}", c) if c else t.replace(" {c}", "").replace("{c}", "")
+             for t in texts for c in (colours + [""] if "{c}" in t else [""])]
+    return sorted({" ".join(t.split()) for t in texts})
+
+
+def caption_vocabulary() -> set[str]:
+    """Every word a training caption can use."""
+    texts = training_phrases() + list(SUBJECTS) + ["a cartoon man", "and", "an"]
+    return {w for t in texts for w in t.replace(",", " ").split()}
+
+
+def trained_wordings(name: str) -> dict[str, list[str]]:
+    """{"says": [...], "denies": [...]}: what the training captions say of the named class
+    (metrics.coverage.NAMED) `name`, colour-free, beside HELD_OUT's wordings of it."""
+    attribute, classes = NAMED[name]
+    if name == "pink hair":
+        says = [t.format(c=c) for t in HAIR_COLOUR_TEMPLATES for c in HAIR_COLOURS["PASTEL_PINK"]
+                if not (t.startswith("{c}-") and " " in c)]
+    elif attribute == "top_type":
+        says = [p.replace(" {c}", "") for c in classes for p in OTHER_TOPS[c]]
+    else:
+        says = [p.replace(" {c}", "") for c in classes for p in PHRASES[attribute][c]]
+    return {"says": sorted(set(says)), "denies": list(NEGATIONS[name])}
+
+
+def held_out_wordings() -> dict:
+    """{named class: {"says" | "denies": {"new phrasing" | "new word": [wordings]}}}: the held-out
+    wordings, sorted by whether every word of one appears in some caption (a new phrasing of
+    known words) or not (a word training never saw)."""
+    known = caption_vocabulary()
+    out = {}
+    for name, sides in HELD_OUT.items():
+        out[name] = {side: {"new phrasing": [w for w in wordings if set(w.split()) <= known],
+                            "new word": [w for w in wordings if not set(w.split()) <= known]}
+                     for side, wordings in sides.items()}
+    return out
 
 
 # Words that say nothing about which attribute is meant.
 STOP_WORDS = {"a", "an", "the", "with", "and", "in", "of", "to", "on", "wearing", "looking", "face", "person", "cartoon",
               "avatar", "man", "woman", "no", "without", "very", "big", "long", "short", "little", "light", "dark",
-              "out", "one", "some", "is", "has", "having", "who", "that", "drawing", "illustrated", "portrait"}
-COLOUR_THINGS = {"hair_color": {"hair", "blonde", "ginger", "auburn", "platinum", "redhead"},
+              "out", "one", "some", "is", "has", "having", "who", "that", "drawing", "illustrated", "portrait",
+              "not", "colour", "color", "character", "someone", "profile", "picture", "like", "being", "all", "for",
+              "from", "off", "up", "down", "new", "cool", "happy"}
+COLOUR_THINGS = {"hair_color": {"hair", "blonde", "ginger", "auburn", "platinum", "redhead", "locks", "brunette"} |
+                 {f"{w}-haired" for v in HAIR_COLOURS.values() for w in v if " " not in w},
                  "hat_color": {"hat", "hijab", "turban", "beanie", "headscarf", "cap"},
                  "clothe_color": {"shirt", "t-shirt", "hoodie", "sweater", "top", "overalls", "blazer", "clothes", "v-neck"},
                  "facial_hair_color": {"beard", "moustache", "mustache", "stubble"}}
@@ -235,4 +385,5 @@ def named_attributes(prompt: str, attributes=ATTRIBUTES) -> set[str]:
     return named(prompt, vocabulary()) & set(attributes)
 
 
-__all__ = ["ATTRIBUTES", "caption", "phrases", "top_phrases", "class_prompts", "words_of", "named_attributes", "vocabulary", "SUBJECTS"]
+__all__ = ["ATTRIBUTES", "caption", "phrases", "lacks", "held_out_wordings", "caption_vocabulary", "training_phrases", "trained_wordings",
+           "HELD_OUT", "NEGATIONS", "top_phrases", "class_prompts", "words_of", "named_attributes", "vocabulary", "SUBJECTS"]

@@ -31,8 +31,9 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from companions.clip import ClipModel, build_embedded, load_clip, random_crops, save_embedded  # noqa: E402
+from metrics.coverage import NAMED  # noqa: E402
 from training.avatars import ATTRIBUTES, attribute_classes, load_split  # noqa: E402
-from training.captions import caption, class_prompts  # noqa: E402
+from training.captions import caption, class_prompts, held_out_wordings, lacks, trained_wordings  # noqa: E402
 
 ZERO_SHOT_ATTRIBUTES = ["skin_color", "hair_color", "top_type", "hat_color", "accessories_type", "facial_hair_type",
                         "facial_hair_color", "mouth_type", "eye_type", "eyebrow_type", "clothe_type", "clothe_color"]
@@ -88,6 +89,56 @@ def zero_shot(clip: ClipModel, images: np.ndarray, labels: dict, attributes=ZERO
         counts = torch.bincount(y[keep], minlength=len(classes))
         out[a] = {"accuracy": round(float((pred == y[keep]).float().mean()), 3), "classes": len(classes),
                   "chance": round(float(counts.max() / counts.sum()), 3), "faces": int(keep.sum())}
+    return out
+
+
+def auc(scores: torch.Tensor, positive: torch.Tensor) -> float:
+    """The chance that a positive scores above a negative (ties count half): Mann-Whitney's U / (n+ n-)."""
+    s = scores.double()
+    ranks = torch.empty_like(s)
+    order = s.argsort()
+    ranks[order] = torch.arange(1, len(s) + 1, dtype=torch.float64)
+    for value in s.unique()[s.unique(return_counts=True)[1] > 1]:  # mean ranks of ties
+        tie = s == value
+        ranks[tie] = ranks[tie].mean()
+    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+@torch.no_grad()
+def wording_zero_shot(clip: ClipModel, images: np.ndarray, labels: dict, batch_size=500) -> dict:
+    """How well the CLIP takes each way of saying a named class (metrics.coverage.NAMED): for one
+    wording, the AUC of its similarity to the image embeddings at telling the faces that have the
+    class from those that lack it ("says"; for "denies" the other way round), over the faces where
+    the attribute shows. 0.5 is chance. Per named class and side, the mean AUC of the wordings the
+    captions use, of the held-out ones that reuse the captions' words, and of those with a word
+    no caption uses (captions.held_out_wordings)."""
+    emb = torch.cat([clip.encode_images(torch.from_numpy(images[i:i + batch_size]).permute(0, 3, 1, 2).float() / 127.5 - 1)
+                     for i in range(0, len(images), batch_size)])
+    n = len(images)
+    faces = [{a: int(labels[a][i]) for a in ATTRIBUTES} for i in range(n)]
+    out = {}
+    for name, (attribute, classes) in NAMED.items():
+        names = attribute_classes(attribute)
+        has = torch.tensor([f[attribute] >= 0 and names[f[attribute]] in classes for f in faces])
+        lack = torch.tensor([lacks(name, f) for f in faces])
+        shown = has | lack  # faces where presence or absence can be told (e.g. hair shows)
+        groups = {"training captions": trained_wordings(name)}
+        held = held_out_wordings()[name]
+        for kind in ("new phrasing", "new word"):
+            groups["held out, " + kind] = {side: held[side][kind] for side in ("says", "denies")}
+        row = {"faces with": int(has.sum()), "faces without": int(lack.sum())}
+        for group, sides in groups.items():
+            for side, wordings in sides.items():
+                if not wordings:
+                    continue
+                target = has if side == "says" else lack
+                aucs = {w: auc(emb[shown] @ clip.encode_prompt(w), target[shown]) for w in wordings}
+                row[f"{side}: {group}"] = {"mean AUC": round(float(np.mean(list(aucs.values()))), 3),
+                                           "wordings": {w: round(v, 3) for w, v in aucs.items()}}
+        out[name] = row
     return out
 
 
