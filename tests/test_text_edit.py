@@ -261,8 +261,8 @@ def test_captions_are_reproducible_and_say_what_is_there():
     assert texts == [caption(labels, np.random.default_rng([0, i])) for i in range(200)]
     assert sum(any(w in t for w in ("sunglasses", "shades", "dark glasses")) for t in texts) > 120
     assert sum("pink" in t for t in texts) > 60
-    from training.captions import PHRASES
-    beards = [p.replace(" {c}", "") for c, v in PHRASES["facial_hair_type"].items() if c != "DEFAULT" for p in v]
+    from training.captions import ALL_PHRASES
+    beards = [p.replace(" {c}", "") for c, v in ALL_PHRASES["facial_hair_type"].items() if c != "DEFAULT" for p in v]
     assert not any(b in t for b in beards for t in texts)  # this face is clean-shaven
     assert len(set(texts)) > 100
 
@@ -302,13 +302,13 @@ def test_held_out_wordings_are_never_in_a_caption_and_sorted_by_their_words():
 def test_captions_deny_only_what_a_face_lacks():
     from metrics.coverage import NAMED
     from training.avatars import attribute_classes
-    from training.captions import NEGATIONS, PHRASES
+    from training.captions import ALL_PHRASES, NEGATIONS
     denied = 0
     for labels, text in _random_captions():
         for name, wordings in NEGATIONS.items():
             # A denial said of this face (not the same words as a class phrase it has, e.g. "clean-shaven").
             attribute, classes = NAMED[name]
-            own = PHRASES.get(attribute, {}).get(attribute_classes(attribute)[labels[attribute]], []) \
+            own = ALL_PHRASES.get(attribute, {}).get(attribute_classes(attribute)[labels[attribute]], []) \
                 if labels[attribute] >= 0 else []
             for w in wordings:
                 if w in text and w not in own and not any(w in p for p in own):

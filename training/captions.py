@@ -29,18 +29,26 @@ SUBJECTS = ["a cartoon face", "an avatar", "a cartoon person", "a drawing of a p
 
 COLOURS = {  # hat and clothes colours
     "BLACK": ["black"], "BLUE_01": ["blue"], "BLUE_02": ["blue"], "BLUE_03": ["dark blue", "navy"],
-    "GRAY_01": ["grey", "gray"], "GRAY_02": ["dark grey", "charcoal"], "HEATHER": ["heather grey"],
-    "PASTEL_BLUE": ["light blue", "sky blue"], "PASTEL_GREEN": ["light green", "mint green"],
-    "PASTEL_ORANGE": ["orange", "peach"], "PASTEL_RED": ["salmon", "coral"], "PASTEL_YELLOW": ["yellow", "pale yellow"],
-    "PINK": ["pink"], "RED": ["red"], "WHITE": ["white"],
+    "GRAY_01": ["grey", "gray"], "GRAY_02": ["dark grey"], "HEATHER": ["heather grey"], "PASTEL_BLUE": ["light blue"],
+    "PASTEL_GREEN": ["light green", "mint green"], "PASTEL_ORANGE": ["orange", "peach"], "PASTEL_RED": ["salmon", "coral"],
+    "PASTEL_YELLOW": ["yellow"], "PINK": ["pink"], "RED": ["red"], "WHITE": ["white"],
 }
+# Other ways people say what COLOURS says (captions only; COLOURS also gives the zero-shot prompts).
+MORE_COLOURS = {"GRAY_02": ["charcoal"], "PASTEL_BLUE": ["sky blue"], "PASTEL_YELLOW": ["pale yellow"]}
 HAIR_COLOURS = {
-    "BLACK": ["black", "jet black"], "AUBURN": ["auburn", "reddish brown"], "BLONDE": ["blonde", "blond", "fair"],
-    "BLONDE_GOLDEN": ["golden blonde", "blonde", "golden"], "BROWN": ["brown"], "BROWN_DARK": ["dark brown", "brunette"],
-    "PASTEL_PINK": ["pink", "pastel pink", "bubblegum pink", "light pink"],
-    "PLATINUM": ["platinum blonde", "white blonde", "platinum"], "RED": ["red", "ginger"],
-    "SILVER_GRAY": ["grey", "silver", "gray"],
+    "BLACK": ["black"], "AUBURN": ["auburn"], "BLONDE": ["blonde"], "BLONDE_GOLDEN": ["golden blonde", "blonde"],
+    "BROWN": ["brown"], "BROWN_DARK": ["dark brown"], "PASTEL_PINK": ["pink", "pastel pink"],
+    "PLATINUM": ["platinum blonde", "white blonde"], "RED": ["red", "ginger"], "SILVER_GRAY": ["grey", "silver"],
 }
+# Other ways people say what HAIR_COLOURS says (captions only; HAIR_COLOURS also gives the zero-shot prompts).
+MORE_HAIR_COLOURS = {"BLACK": ["jet black"],
+ "AUBURN": ["reddish brown"],
+ "BLONDE": ["blond", "fair"],
+ "BLONDE_GOLDEN": ["golden"],
+ "BROWN_DARK": ["brunette"],
+ "PASTEL_PINK": ["bubblegum pink", "light pink"],
+ "PLATINUM": ["platinum"],
+ "SILVER_GRAY": ["gray"]}
 HAIR_STYLES = {  # top_type -> words before "hair"
     "LONG_HAIR_BIG_HAIR": ["big long", "voluminous"], "LONG_HAIR_BOB": ["bob-cut", "short bob"],
     "LONG_HAIR_BUN": ["bun", "tied-up"], "LONG_HAIR_CURLY": ["long curly", "curly"], "LONG_HAIR_CURVY": ["long wavy"],
@@ -59,61 +67,54 @@ HAIR_STYLES = {  # top_type -> words before "hair"
 # Ways to say a hair colour {c} without a style; "{c}-haired" is also said.
 HAIR_COLOUR_TEMPLATES = ["with {c} hair", "{c}-haired", "with hair dyed {c}", "with {c} hair colour"]
 OTHER_TOPS = {  # top_type without hair; {c} is the hat colour
-    "NO_HAIR": ["bald", "with a shaved head", "bald-headed", "with no hair", "hairless"],
-    "EYE_PATCH": ["wearing an eye patch", "with an eye patch", "like a pirate with an eye patch"],
-    "HAT": ["wearing a hat", "wearing a {c} hat", "in a hat", "with a hat on", "wearing a fedora", "in a black hat"],
-    "HIJAB": ["wearing a {c} hijab", "wearing a headscarf", "in a hijab", "with a head covering"],
-    "TURBAN": ["wearing a {c} turban", "wearing a turban", "in a turban"],
-    "WINTER_HAT1": ["wearing a {c} winter hat", "wearing a hat", "in a beanie", "wearing a knit cap", "with a hat on"],
-    "WINTER_HAT2": ["wearing a {c} winter hat", "wearing a hat", "in a bobble hat", "wearing a beanie with a pompom"],
-    "WINTER_HAT3": ["wearing a {c} winter hat", "wearing a hat", "in a woolly hat", "in a beanie"],
-    "WINTER_HAT4": ["wearing a {c} winter hat", "wearing a hat", "in a hat with ear flaps", "wearing a winter cap"],
+    "NO_HAIR": ["bald", "with a shaved head"], "EYE_PATCH": ["wearing an eye patch", "with an eye patch"],
+    "HAT": ["wearing a hat", "wearing a {c} hat", "in a hat"], "HIJAB": ["wearing a {c} hijab", "wearing a headscarf"],
+    "TURBAN": ["wearing a {c} turban", "wearing a turban"],
+    "WINTER_HAT1": ["wearing a {c} winter hat", "wearing a hat", "in a beanie"],
+    "WINTER_HAT2": ["wearing a {c} winter hat", "wearing a hat", "in a bobble hat"],
+    "WINTER_HAT3": ["wearing a {c} winter hat", "wearing a hat", "in a woolly hat"],
+    "WINTER_HAT4": ["wearing a {c} winter hat", "wearing a hat", "in a hat with ear flaps"],
 }
+# Other ways people say what OTHER_TOPS says (captions only; OTHER_TOPS also gives the zero-shot prompts).
+MORE_TOPS = {"NO_HAIR": ["bald-headed", "with no hair", "hairless"],
+ "EYE_PATCH": ["like a pirate with an eye patch"],
+ "HAT": ["with a hat on", "wearing a fedora", "in a black hat"],
+ "HIJAB": ["in a hijab", "with a head covering"],
+ "TURBAN": ["in a turban"],
+ "WINTER_HAT1": ["wearing a knit cap", "with a hat on"],
+ "WINTER_HAT2": ["wearing a beanie with a pompom"],
+ "WINTER_HAT3": ["in a beanie"],
+ "WINTER_HAT4": ["wearing a winter cap"]}
 PHRASES = {
-    "skin_color": {"BLACK": ["with black skin", "with very dark skin", "dark-skinned"], "TANNED": ["with tanned skin", "with a tan"],
-                   "YELLOW": ["with yellow skin", "yellow-skinned"], "PALE": ["with pale skin", "with very light skin", "pale"],
-                   "LIGHT": ["with light skin", "with fair skin", "light-skinned"], "BROWN": ["with brown skin", "brown-skinned"],
-                   "DARK_BROWN": ["with dark brown skin", "with dark skin", "dark-skinned"]},
-    "accessories_type": {
-        "DEFAULT": ["without glasses", "with no glasses", "not wearing glasses", "glasses-free"],
-        "KURT": ["with big dark glasses", "wearing sunglasses", "with tinted glasses", "wearing big shades"],
-        "PRESCRIPTION_01": ["with glasses", "wearing thin glasses", "with specs", "wearing spectacles", "bespectacled"],
-        "PRESCRIPTION_02": ["with glasses", "wearing thick glasses", "with thick-rimmed glasses", "with nerdy glasses"],
-        "ROUND": ["with round glasses", "wearing round glasses", "with round specs", "with circular glasses"],
-        "SUNGLASSES": ["with sunglasses", "wearing sunglasses", "wearing shades", "with shades", "with dark glasses",
-                       "with sunglasses on"],
-        "WAYFARERS": ["with sunglasses", "wearing dark sunglasses", "with wayfarer sunglasses", "wearing shades",
-                      "with cool shades"]},
-    "facial_hair_type": {
-        "DEFAULT": ["clean-shaven", "with no beard", "beardless", "without facial hair", "without a beard"],
-        "BEARD_MEDIUM": ["with a beard", "with a {c} beard", "bearded", "with a full beard", "with facial hair"],
-        "BEARD_LIGHT": ["with a light beard", "with stubble", "with a short {c} beard", "stubbly", "unshaven"],
-        "BEARD_MAJESTIC": ["with a big beard", "with a long {c} beard", "with a majestic beard", "with a bushy beard",
-                           "with a huge beard"],
-        "MOUSTACHE_FANCY": ["with a fancy moustache", "with a curled {c} moustache", "with a handlebar mustache",
-                            "with a twirly moustache"],
-        "MOUSTACHE_MAGNUM": ["with a big moustache", "with a thick {c} moustache", "with a mustache", "mustachioed"]},
-    "mouth_type": {"DEFAULT": ["with a calm mouth", "with a neutral expression", "with a relaxed mouth"],
-                   "CONCERNED": ["looking concerned", "looking worried", "anxious"],
-                   "DISBELIEF": ["in disbelief", "with an open mouth", "with the mouth hanging open"],
-                   "EATING": ["eating", "chewing", "with a full mouth"],
-                   "GRIMACE": ["grimacing", "showing gritted teeth", "with clenched teeth"],
-                   "SAD": ["looking sad", "with a sad mouth", "unhappy", "with a downturned mouth"],
-                   "SCREAM_OPEN": ["screaming", "shouting", "yelling"],
-                   "SERIOUS": ["looking serious", "with a straight mouth", "stern"],
-                   "SMILE": ["smiling", "with a big smile", "with a toothy smile", "grinning", "with a grin",
-                             "beaming", "laughing", "with a smile", "happy", "with a wide smile"],
-                   "TONGUE": ["sticking out the tongue", "with the tongue out", "being cheeky with the tongue out"],
-                   "TWINKLE": ["with a little smile", "smirking", "with a slight smile", "with a smirk"],
-                   "VOMIT": ["vomiting", "feeling sick", "throwing up"]},
-    "eye_type": {"DEFAULT": ["with open eyes", "with round eyes", "with eyes open"],
-                 "CLOSE": ["with closed eyes", "with eyes shut", "with eyes closed", "sleeping", "asleep",
-                           "with shut eyes"],
-                 "CRY": ["crying", "in tears", "weeping"], "DIZZY": ["with crossed-out eyes", "looking dizzy"],
-                 "EYE_ROLL": ["rolling the eyes", "rolling eyes"], "HAPPY": ["with happy eyes", "with curved happy eyes"],
-                 "HEARTS": ["with heart eyes", "in love", "with hearts for eyes"],
-                 "SIDE": ["looking to the side", "glancing sideways", "looking sideways"],
-                 "SQUINT": ["squinting", "with squinting eyes"], "SURPRISED": ["with wide eyes", "looking surprised"],
+    "skin_color": {"BLACK": ["with black skin", "with very dark skin"], "TANNED": ["with tanned skin"],
+                   "YELLOW": ["with yellow skin"], "PALE": ["with pale skin", "with very light skin"],
+                   "LIGHT": ["with light skin", "with fair skin"], "BROWN": ["with brown skin"],
+                   "DARK_BROWN": ["with dark brown skin", "with dark skin"]},
+    "accessories_type": {"DEFAULT": ["without glasses"], "KURT": ["with big dark glasses", "wearing sunglasses"],
+                         "PRESCRIPTION_01": ["with glasses", "wearing thin glasses"],
+                         "PRESCRIPTION_02": ["with glasses", "wearing thick glasses"],
+                         "ROUND": ["with round glasses", "wearing round glasses"],
+                         "SUNGLASSES": ["with sunglasses", "wearing sunglasses"],
+                         "WAYFARERS": ["with sunglasses", "wearing dark sunglasses", "with wayfarer sunglasses"]},
+    "facial_hair_type": {"DEFAULT": ["clean-shaven", "with no beard"],
+                         "BEARD_MEDIUM": ["with a beard", "with a {c} beard", "bearded"],
+                         "BEARD_LIGHT": ["with a light beard", "with stubble", "with a short {c} beard"],
+                         "BEARD_MAJESTIC": ["with a big beard", "with a long {c} beard", "with a majestic beard"],
+                         "MOUSTACHE_FANCY": ["with a fancy moustache", "with a curled {c} moustache"],
+                         "MOUSTACHE_MAGNUM": ["with a big moustache", "with a thick {c} moustache"]},
+    "mouth_type": {"DEFAULT": ["with a calm mouth", "with a neutral expression"],
+                   "CONCERNED": ["looking concerned", "looking worried"],
+                   "DISBELIEF": ["in disbelief", "with an open mouth"], "EATING": ["eating", "chewing"],
+                   "GRIMACE": ["grimacing", "showing gritted teeth"], "SAD": ["looking sad", "with a sad mouth"],
+                   "SCREAM_OPEN": ["screaming", "shouting"], "SERIOUS": ["looking serious", "with a straight mouth"],
+                   "SMILE": ["smiling", "with a big smile", "with a toothy smile"],
+                   "TONGUE": ["sticking out the tongue", "with the tongue out"],
+                   "TWINKLE": ["with a little smile", "smirking"], "VOMIT": ["vomiting", "feeling sick"]},
+    "eye_type": {"DEFAULT": ["with open eyes", "with round eyes"], "CLOSE": ["with closed eyes", "with eyes shut"],
+                 "CRY": ["crying", "in tears"], "DIZZY": ["with crossed-out eyes", "looking dizzy"],
+                 "EYE_ROLL": ["rolling the eyes"], "HAPPY": ["with happy eyes", "with curved happy eyes"],
+                 "HEARTS": ["with heart eyes", "in love"], "SIDE": ["looking to the side", "glancing sideways"],
+                 "SQUINT": ["squinting"], "SURPRISED": ["with wide eyes", "looking surprised"],
                  "WINK": ["winking"], "WINK_WACKY": ["winking wildly", "with a crazy wink"]},
     "eyebrow_type": {"DEFAULT": ["with normal eyebrows"], "DEFAULT_NATURAL": ["with natural eyebrows"],
                      "ANGRY": ["with angry eyebrows", "looking angry"], "ANGRY_NATURAL": ["with angry eyebrows"],
@@ -131,6 +132,61 @@ PHRASES = {
                     "SHIRT_SCOOP_NECK": ["in a {c} scoop-neck shirt", "wearing a {c} top"],
                     "SHIRT_V_NECK": ["in a {c} v-neck shirt", "wearing a {c} v-neck"]},
 }
+# Other ways people say what PHRASES says (captions only; PHRASES also gives the zero-shot prompts).
+MORE_PHRASES = {"skin_color": {"BLACK": ["dark-skinned"],
+                "TANNED": ["with a tan"],
+                "YELLOW": ["yellow-skinned"],
+                "PALE": ["pale"],
+                "LIGHT": ["light-skinned"],
+                "BROWN": ["brown-skinned"],
+                "DARK_BROWN": ["dark-skinned"]},
+ "accessories_type": {"DEFAULT": ["with no glasses", "not wearing glasses", "glasses-free"],
+                      "KURT": ["with tinted glasses", "wearing big shades"],
+                      "PRESCRIPTION_01": ["with specs", "wearing spectacles", "bespectacled"],
+                      "PRESCRIPTION_02": ["with thick-rimmed glasses", "with nerdy glasses"],
+                      "ROUND": ["with round specs", "with circular glasses"],
+                      "SUNGLASSES": ["wearing shades", "with shades", "with dark glasses", "with sunglasses on"],
+                      "WAYFARERS": ["wearing shades", "with cool shades"]},
+ "facial_hair_type": {"DEFAULT": ["beardless", "without facial hair", "without a beard"],
+                      "BEARD_MEDIUM": ["with a full beard", "with facial hair"],
+                      "BEARD_LIGHT": ["stubbly", "unshaven"],
+                      "BEARD_MAJESTIC": ["with a bushy beard", "with a huge beard"],
+                      "MOUSTACHE_FANCY": ["with a handlebar mustache", "with a twirly moustache"],
+                      "MOUSTACHE_MAGNUM": ["with a mustache", "mustachioed"]},
+ "mouth_type": {"DEFAULT": ["with a relaxed mouth"],
+                "CONCERNED": ["anxious"],
+                "DISBELIEF": ["with the mouth hanging open"],
+                "EATING": ["with a full mouth"],
+                "GRIMACE": ["with clenched teeth"],
+                "SAD": ["unhappy", "with a downturned mouth"],
+                "SCREAM_OPEN": ["yelling"],
+                "SERIOUS": ["stern"],
+                "SMILE": ["grinning",
+                          "with a grin",
+                          "beaming",
+                          "laughing",
+                          "with a smile",
+                          "happy",
+                          "with a wide smile"],
+                "TONGUE": ["being cheeky with the tongue out"],
+                "TWINKLE": ["with a slight smile", "with a smirk"],
+                "VOMIT": ["throwing up"]},
+ "eye_type": {"DEFAULT": ["with eyes open"],
+              "CLOSE": ["with eyes closed", "sleeping", "asleep", "with shut eyes"],
+              "CRY": ["weeping"],
+              "EYE_ROLL": ["rolling eyes"],
+              "HEARTS": ["with hearts for eyes"],
+              "SIDE": ["looking sideways"],
+              "SQUINT": ["with squinting eyes"]}}
+
+def _merged(first: dict, more: dict) -> dict:
+    return {k: _merged(v, more.get(k, {})) if isinstance(v, dict) else v + more.get(k, []) for k, v in first.items()}
+
+
+# What the captions say: the first wordings and the others.
+ALL_COLOURS, ALL_HAIR_COLOURS = _merged(COLOURS, MORE_COLOURS), _merged(HAIR_COLOURS, MORE_HAIR_COLOURS)
+ALL_TOPS, ALL_PHRASES = _merged(OTHER_TOPS, MORE_TOPS), _merged(PHRASES, MORE_PHRASES)
+
 # What a face is not, said of the named classes (metrics.coverage.NAMED) it lacks: a caption may
 # deny one of them (NEGATION_RATE), so that "not smiling" and "without a hat" mean something.
 NEGATIONS = {
@@ -184,7 +240,7 @@ def top_phrases(labels: dict) -> list[str]:
     """What is on the head: hair (colour and style) or a hat, scarf, eye patch, bald head."""
     top, hair = _name("top_type", labels), _name("hair_color", labels)
     if top in HAIR_STYLES:
-        colours = HAIR_COLOURS.get(hair, [""]) if hair else [""]
+        colours = ALL_HAIR_COLOURS.get(hair, [""]) if hair else [""]
         out = []
         for style in HAIR_STYLES[top]:
             for colour in colours:
@@ -195,8 +251,8 @@ def top_phrases(labels: dict) -> list[str]:
         if top == "LONG_HAIR_BUN":
             out += [f"with {c} hair in a bun".replace("  ", " ") for c in colours]
         return out
-    c = COLOURS.get(_name("hat_color", labels) or "", ["coloured"])
-    return [p.replace("{c}", colour) for p in OTHER_TOPS[top] for colour in c]
+    c = ALL_COLOURS.get(_name("hat_color", labels) or "", ["coloured"])
+    return [p.replace("{c}", colour) for p in ALL_TOPS[top] for colour in c]
 
 
 def phrases(attribute: str, labels: dict) -> list[str]:
@@ -204,8 +260,8 @@ def phrases(attribute: str, labels: dict) -> list[str]:
     name = _name(attribute, labels)
     if name is None:
         return []
-    colour_of = {"facial_hair_type": ("facial_hair_color", HAIR_COLOURS), "clothe_type": ("clothe_color", COLOURS)}
-    out = PHRASES[attribute][name]
+    colour_of = {"facial_hair_type": ("facial_hair_color", ALL_HAIR_COLOURS), "clothe_type": ("clothe_color", ALL_COLOURS)}
+    out = ALL_PHRASES[attribute][name]
     if attribute in colour_of:
         key, table = colour_of[attribute]
         colours = table.get(_name(key, labels) or "", [])
@@ -272,7 +328,9 @@ def caption(labels: dict, rng: np.random.Generator, must: str | None = None) -> 
 
 def class_prompts(attribute: str) -> dict[str, list[str]]:
     """{class: phrases} for zero-shot classification of one attribute, colour-free where the
-    phrase has a colour slot (hat and clothes colours are their own attributes)."""
+    phrase has a colour slot (hat and clothes colours are their own attributes). Only the first
+    wordings (PHRASES, not MORE_PHRASES): every CLIP generation's card is measured on the same
+    prompts, and a CLIP trained before the other wordings existed is not asked words it never saw."""
     if attribute == "hair_color":
         return {c: [f"with {w} hair" for w in words] for c, words in HAIR_COLOURS.items()}
     if attribute in ("hat_color", "clothe_color"):
@@ -295,15 +353,15 @@ def words_of(attribute: str) -> set[str]:
     """Every word the captions (and the held-out wordings) use for `attribute`, to tell which
     attributes a prompt names."""
     if attribute == "top_type":
-        texts = [p for v in HAIR_STYLES.values() for p in v] + ["hair"] + [p for v in OTHER_TOPS.values() for p in v]
+        texts = [p for v in HAIR_STYLES.values() for p in v] + ["hair"] + [p for v in ALL_TOPS.values() for p in v]
     elif attribute in ("hair_color", "facial_hair_color"):
-        texts = [w for v in HAIR_COLOURS.values() for w in v] + ["hair" if attribute == "hair_color" else "beard"]
+        texts = [w for v in ALL_HAIR_COLOURS.values() for w in v] + ["hair" if attribute == "hair_color" else "beard"]
         if attribute == "hair_color":
-            texts += [f"{w}-haired" for v in HAIR_COLOURS.values() for w in v if " " not in w]
+            texts += [f"{w}-haired" for v in ALL_HAIR_COLOURS.values() for w in v if " " not in w]
     elif attribute in ("hat_color", "clothe_color"):
-        texts = [w for v in COLOURS.values() for w in v]
+        texts = [w for v in ALL_COLOURS.values() for w in v]
     else:
-        texts = [p for v in PHRASES[attribute].values() for p in v]
+        texts = [p for v in ALL_PHRASES[attribute].values() for p in v]
     for name, (named_attribute, _) in NAMED.items():
         if named_attribute == attribute or (attribute == "top_type" and name == "hat"):
             texts += NEGATIONS[name] + HELD_OUT[name]["says"] + HELD_OUT[name]["denies"]
@@ -313,10 +371,10 @@ def words_of(attribute: str) -> set[str]:
 
 def training_phrases() -> list[str]:
     """Every phrase a training caption can put after its subject, with every colour filled in."""
-    colours = sorted({w for table in (COLOURS, HAIR_COLOURS) for v in table.values() for w in v})
-    texts = [p for v in OTHER_TOPS.values() for p in v] + [t for t in HAIR_COLOUR_TEMPLATES if not t.startswith("{c}-")]
+    colours = sorted({w for table in (ALL_COLOURS, ALL_HAIR_COLOURS) for v in table.values() for w in v})
+    texts = [p for v in ALL_TOPS.values() for p in v] + [t for t in HAIR_COLOUR_TEMPLATES if not t.startswith("{c}-")]
     texts += [f"{c}-haired" for c in colours if " " not in c]
-    texts += [p for table in PHRASES.values() for v in table.values() for p in v] + [p for v in NEGATIONS.values() for p in v]
+    texts += [p for table in ALL_PHRASES.values() for v in table.values() for p in v] + [p for v in NEGATIONS.values() for p in v]
     texts += [f"with {c} {s} hair" for s in [s for v in HAIR_STYLES.values() for s in v] for c in colours + [""]]
     texts += [f"with {c} hair in a bun" for c in colours + [""]]
     texts = [t.replace("{c}", c) if c else t.replace(" {c}", "").replace("{c}", "")
@@ -335,12 +393,12 @@ def trained_wordings(name: str) -> dict[str, list[str]]:
     (metrics.coverage.NAMED) `name`, colour-free, beside HELD_OUT's wordings of it."""
     attribute, classes = NAMED[name]
     if name == "pink hair":
-        says = [t.format(c=c) for t in HAIR_COLOUR_TEMPLATES for c in HAIR_COLOURS["PASTEL_PINK"]
+        says = [t.format(c=c) for t in HAIR_COLOUR_TEMPLATES for c in ALL_HAIR_COLOURS["PASTEL_PINK"]
                 if not (t.startswith("{c}-") and " " in c)]
     elif attribute == "top_type":
-        says = [p.replace(" {c}", "") for c in classes for p in OTHER_TOPS[c]]
+        says = [p.replace(" {c}", "") for c in classes for p in ALL_TOPS[c]]
     else:
-        says = [p.replace(" {c}", "") for c in classes for p in PHRASES[attribute][c]]
+        says = [p.replace(" {c}", "") for c in classes for p in ALL_PHRASES[attribute][c]]
     return {"says": sorted(set(says)), "denies": list(NEGATIONS[name])}
 
 
@@ -364,7 +422,7 @@ STOP_WORDS = {"a", "an", "the", "with", "and", "in", "of", "to", "on", "wearing"
               "not", "colour", "color", "character", "someone", "profile", "picture", "like", "being", "all", "for",
               "from", "off", "up", "down", "new", "cool", "happy"}
 COLOUR_THINGS = {"hair_color": {"hair", "blonde", "ginger", "auburn", "platinum", "redhead", "locks", "brunette"} |
-                 {f"{w}-haired" for v in HAIR_COLOURS.values() for w in v if " " not in w},
+                 {f"{w}-haired" for v in ALL_HAIR_COLOURS.values() for w in v if " " not in w},
                  "hat_color": {"hat", "hijab", "turban", "beanie", "headscarf", "cap"},
                  "clothe_color": {"shirt", "t-shirt", "hoodie", "sweater", "top", "overalls", "blazer", "clothes", "v-neck"},
                  "facial_hair_color": {"beard", "moustache", "mustache", "stubble"}}

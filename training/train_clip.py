@@ -142,6 +142,18 @@ def wording_zero_shot(clip: ClipModel, images: np.ndarray, labels: dict, batch_s
     return out
 
 
+def wording_table(result: dict) -> str:
+    """wording_zero_shot's means as a markdown table, a row per named class."""
+    cols = [("says", "training captions"), ("says", "held out, new phrasing"), ("says", "held out, new word"),
+            ("denies", "training captions"), ("denies", "held out, new phrasing"), ("denies", "held out, new word")]
+    head = "| class | " + " | ".join(f"{side}: {g.replace('held out, ', 'held-out ')}" for side, g in cols) + " |"
+    rows = [head, "|---" * (len(cols) + 1) + "|"]
+    for name, row in result.items():
+        cells = [f"{row[f'{side}: {g}']['mean AUC']:.3f}" if f"{side}: {g}" in row else "-" for side, g in cols]
+        rows.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
 def save_state(path, model, opt, step, seed):
     tmp = path + ".tmp"
     torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "seed": seed,
@@ -245,6 +257,17 @@ Chance is always answering the most frequent class.
 | attribute | classes | accuracy | chance |
 |---|---|---|---|
 {rows}
+
+## In other words
+
+How the model takes the ways people say six classes, on the same faces: for one wording, the
+AUC of its similarity to the images at telling the faces that have the class from those that
+lack it ("says"; "denies": the other way round); 0.5 is chance. The mean over the wordings the
+captions use, over held-out wordings that no caption uses but whose words captions do use (a new
+phrasing), and over held-out wordings with a word no caption uses (`training/captions.py`,
+HELD_OUT).
+
+{wordings}
 """
 
 
@@ -277,12 +300,14 @@ def export(run, out, data, heldout=2000):
     images, labels = load_split(data, "heldout")
     acc = zero_shot(clip, images[:heldout], {a: v[:heldout] for a, v in labels.items()})
     rows = "\n".join(f"| {a} | {r['classes']} | {r['accuracy']:.3f} | {r['chance']:.3f} |" for a, r in acc.items())
+    wordings = wording_zero_shot(clip, images[:heldout], {a: v[:heldout] for a, v in labels.items()})
     stages, minutes = _stages(run)
     train_images = len(load_split(data, "train")[0])
     with open(os.path.join(out, "README.md"), "w") as f:
-        f.write(CARD.format(images=train_images, stages=stages, minutes=minutes, heldout=heldout, rows=rows))
+        f.write(CARD.format(images=train_images, stages=stages, minutes=minutes, heldout=heldout, rows=rows,
+                            wordings=wording_table(wordings)))
     with open(os.path.join(out, "zero_shot.json"), "w") as f:
-        json.dump({"heldout_faces": heldout, "steps": st["step"], "attributes": acc}, f, indent=2)
+        json.dump({"heldout_faces": heldout, "steps": st["step"], "attributes": acc, "wordings": wordings}, f, indent=2)
     print(json.dumps(acc, indent=1))
 
 
@@ -299,8 +324,16 @@ def main(argv=None):
     p.add_argument("--pairs", type=int, default=0, help="face-and-twin pairs per batch (build the twins first)")
     p.add_argument("--init", default=None, help="start from the weights in this state file (an earlier run's)")
     p.add_argument("--export", default=None, help="write the trained model here (open_clip's Hub layout) and stop")
+    p.add_argument("--wordings", default=None, metavar="CLIP_FOLDER",
+                   help="measure a CLIP (open_clip folder) on the held-out wordings of --data's held-out faces and stop")
+    p.add_argument("--faces", type=int, default=2000, help="held-out faces for --wordings")
     a = p.parse_args(argv)
-    if a.export:
+    if a.wordings:
+        images, labels = load_split(a.data, "heldout")
+        result = wording_zero_shot(load_clip(a.wordings), images[:a.faces], {k: v[:a.faces] for k, v in labels.items()})
+        print(json.dumps(result, indent=1))
+        print(wording_table(result))
+    elif a.export:
         export(a.run, a.export, a.data)
     else:
         train(a.data, a.run, a.steps, a.batch, a.lr, a.seed, a.minutes, threads=a.threads, pairs=a.pairs, init=a.init)
