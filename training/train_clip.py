@@ -327,12 +327,16 @@ def main(argv=None):
     p.add_argument("--wordings", default=None, metavar="CLIP_FOLDER",
                    help="measure a CLIP (open_clip folder) on the held-out wordings of --data's held-out faces and stop")
     p.add_argument("--faces", type=int, default=2000, help="held-out faces for --wordings")
+    p.add_argument("--json", default=None, help="also write --wordings' result here")
     a = p.parse_args(argv)
     if a.wordings:
         images, labels = load_split(a.data, "heldout")
         result = wording_zero_shot(load_clip(a.wordings), images[:a.faces], {k: v[:a.faces] for k, v in labels.items()})
         print(json.dumps(result, indent=1))
         print(wording_table(result))
+        if a.json:
+            with open(a.json, "w") as f:
+                json.dump({"clip": a.wordings, "data": a.data, "heldout_faces": a.faces, "wordings": result}, f, indent=1)
     elif a.export:
         export(a.run, a.export, a.data)
     else:
