@@ -47,6 +47,7 @@ import stylegan  # noqa: E402
 from editing.drag import LOST_MISMATCH, defaults, drag, drag_steps  # noqa: E402
 from editing.generate import synthesize  # noqa: E402
 from editing.latents import seeds_to_ws  # noqa: E402
+from editing.projection import psnr as image_psnr  # noqa: E402
 from ops.images import image_grid, to_pil  # noqa: E402
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
@@ -200,7 +201,7 @@ def shift(out=RESULTS, model="avataaars-64", seeds=range(6), pixels=4, steps=150
     k = defaults(G).num_optimized
 
     def psnr(a, b):
-        return float(10 * torch.log10(4 / ((a - b) ** 2).mean()))
+        return float(image_psnr(a, b).mean())
     rows = []
     for seed in seeds:
         ws = seeds_to_ws(G, [seed], 0.7)
