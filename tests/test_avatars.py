@@ -170,6 +170,12 @@ def test_jitter_poses_the_same_faces_and_is_stored(tmp_path, monkeypatch):
         avatars.build(tmp_path, n_train=4, n_heldout=1, seed=3, workers=1, progress=False)
 
 
+def changed_box(still, moved):
+    """The bounding box (rows, columns) of the pixels where two renders differ."""
+    ys, xs = np.nonzero(np.abs(moved - still).max(axis=2) > 8)
+    return slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1)
+
+
 @pytest.mark.parametrize("part, dx, dy, rows", [("mouth", 0, 3, (36, 52)), ("mouth", -1, -2, (36, 52)),
                                                  ("eyes", 0, 2, (18, 36)), ("eyebrows", 0, -2, (16, 30))])
 def test_a_part_offset_moves_that_part_alone_by_what_it_says(part, dx, dy, rows):
@@ -177,10 +183,8 @@ def test_a_part_offset_moves_that_part_alone_by_what_it_says(part, dx, dy, rows)
     still = avatars.render(face).astype(int)
     assert np.array_equal(avatars.render(face, parts={}), avatars.render(face))  # no offsets: the same render
     moved = avatars.render(face, parts={part: (float(dx), float(dy))}).astype(int)
-    changed = np.abs(moved - still).max(axis=2) > 8
-    ys, xs = np.nonzero(changed)
-    assert rows[0] <= ys.min() and ys.max() <= rows[1], (ys.min(), ys.max())  # only that part's rows change
-    box = (slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1))
+    box = changed_box(still, moved)
+    assert rows[0] <= box[0].start and box[0].stop - 1 <= rows[1], box  # only that part's rows change
     shifted = np.roll(still, (dy, dx), axis=(0, 1))
     assert np.abs(moved[box] - shifted[box]).mean() < 2.5                  # the part, moved by (dx, dy)
     assert np.abs(moved[box] - still[box]).mean() > 20
@@ -189,8 +193,7 @@ def test_a_part_offset_moves_that_part_alone_by_what_it_says(part, dx, dy, rows)
 def moved_box(still, moved):
     """The box of the pixels that changed, and how far moved is there from still and from still
     shifted by each candidate (dy) row offset."""
-    ys, xs = np.nonzero(np.abs(moved - still).max(axis=2) > 8)
-    box = (slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1))
+    box = changed_box(still, moved)
     return box, {dy: np.abs(moved[box] - np.roll(still, dy, axis=0)[box]).mean() for dy in range(-1, 5)}
 
 
