@@ -21,6 +21,12 @@ Two things say how far any CLIP could get on this generator, and are reported be
   best over an alpha x beta grid; and the latent optimisation of that log-probability with the
   same L2 pull and attribute-keeping term).
 The global methods are also reported at their best alpha, beta over the same grid.
+
+    python benchmarks/bench_text_edit.py --wordings   # -> results/text_edit_wordings_cpu.json
+
+asks the same of wordings no caption uses (training/captions.py, HELD_OUT): for each named
+class, its first held-out new phrasing of known words and its first wording with a word no
+caption uses, by both methods (no yardsticks, no timings).
 """
 from __future__ import annotations
 
@@ -43,7 +49,7 @@ from editing.stylespace import offset_styles  # noqa: E402
 from editing.text_edit import attribute_keeper, cached_relevance, global_edit, optimize  # noqa: E402
 from metrics.coverage import NAMED  # noqa: E402
 from ops.images import image_grid  # noqa: E402
-from training.captions import named_attributes  # noqa: E402
+from training.captions import held_out_wordings, named_attributes  # noqa: E402
 
 RESULTS = os.path.join(ROOT, "benchmarks", "results")
 # prompt -> (attribute, the classes that mean it)
@@ -59,13 +65,23 @@ PROMPTS = {
 }
 
 
+def held_out_prompts() -> dict:
+    """{wording: (attribute, classes)}: per named class, the first held-out new phrasing and the
+    first held-out new word of what says it."""
+    out = {}
+    for name, sides in held_out_wordings().items():
+        for kind in ("new phrasing", "new word"):
+            out[sides["says"][kind][0]] = NAMED[name]
+    return out
+
+
 def readings(classifier, images):
     with torch.no_grad():
         return {a: v.softmax(dim=1) for a, v in classifier(images.clamp(-1, 1)).items()}
 
 
-def score(classifier, before, after, prompt):
-    attribute, classes = PROMPTS[prompt]
+def score(classifier, before, after, prompt, prompts=PROMPTS):
+    attribute, classes = prompts[prompt]
     idx = [classifier.attributes[attribute].index(c) for c in classes]
     p0, p1 = before[attribute][:, idx].sum(1), after[attribute][:, idx].sum(1)
     others = [a for a in classifier.attributes if a not in named_attributes(prompt) and a != attribute]
@@ -130,6 +146,34 @@ def coverage(G, classifier, faces=2000):
 def spearman(a, b):
     ra, rb = a.argsort().argsort().float(), b.argsort().argsort().float()
     return float(np.corrcoef(ra.numpy(), rb.numpy())[0, 1])
+
+
+def wordings(seeds=50, steps=300, alpha=4.0, beta=0.2):
+    """The methods' table on held-out wordings (held_out_prompts)."""
+    torch.set_num_threads(2)
+    G = stylegan.load("avataaars-64", device="cpu")
+    clip, classifier = companion(G, "clip"), companion(G, "classifier")
+    ws = seeds_to_ws(G, list(range(seeds)), 0.7)
+    before_images = synthesize(G, ws)
+    before = readings(classifier, before_images)
+    fast, exact = cached_relevance(G, clip, "fast"), cached_relevance(G, clip, "exact")
+    prompts = held_out_prompts()
+    kinds = {w: kind for sides in held_out_wordings().values() for kind, said in sides["says"].items() for w in said}
+    res = {"seeds": seeds, "psi": 0.7, "clip": clip.name, "optimization": {"steps": steps, "lr": 0.1, "l2_weight": 0.008},
+           "global": {"alpha": alpha, "beta": beta}, "prompts": {}}
+    for prompt, (attribute, _) in prompts.items():
+        keep = [a for a in classifier.attributes if a not in named_attributes(prompt) and a != attribute]
+        rows = {"kind": kinds[prompt]}
+        opt = optimize(G, ws, prompt, clip=clip, steps=steps, preserve=attribute_keeper(classifier, before_images, keep))
+        rows["optimization"] = score(classifier, before, readings(classifier, opt.images), prompt, prompts)
+        for name, rel in (("global (fast)", fast), ("global (exact)", exact)):
+            e = global_edit(G, ws, prompt, alpha=alpha, beta=beta, relevance=rel, clip=clip)
+            rows[name] = dict(score(classifier, before, readings(classifier, e.images), prompt, prompts), channels=e.channels)
+        res["prompts"][prompt] = rows
+        print(prompt, json.dumps(rows), flush=True)
+    os.makedirs(RESULTS, exist_ok=True)
+    with open(os.path.join(RESULTS, "text_edit_wordings_cpu.json"), "w") as f:
+        json.dump(res, f, indent=2)
 
 
 def main(seeds=50, steps=300, alpha=4.0, beta=0.2):
@@ -216,5 +260,6 @@ if __name__ == "__main__":
     p.add_argument("--steps", type=int, default=300, help="optimisation steps (StyleCLIP's default: 300)")
     p.add_argument("--alpha", type=float, default=4.0)
     p.add_argument("--beta", type=float, default=0.2)
+    p.add_argument("--wordings", action="store_true", help="the held-out wordings instead (results/text_edit_wordings_cpu.json)")
     a = p.parse_args()
-    main(a.seeds, a.steps, a.alpha, a.beta)
+    (wordings if a.wordings else main)(a.seeds, a.steps, a.alpha, a.beta)
