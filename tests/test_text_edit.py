@@ -261,6 +261,8 @@ def test_captions_are_reproducible_and_say_what_is_there():
     assert texts == [caption(labels, np.random.default_rng([0, i])) for i in range(200)]
     assert sum(any(w in t for w in ("sunglasses", "shades", "dark glasses")) for t in texts) > 120
     assert sum("pink" in t for t in texts) > 60
+    said_hair = [t for t in texts if "hair" in t.replace("facial hair", "")]
+    assert sum("curly" in t for t in said_hair) > 0.7 * len(said_hair)  # colour-only wordings do not crowd out the style
     from training.captions import ALL_PHRASES
     beards = [p.replace(" {c}", "") for c, v in ALL_PHRASES["facial_hair_type"].items() if c != "DEFAULT" for p in v]
     assert not any(b in t for b in beards for t in texts)  # this face is clean-shaven

@@ -236,23 +236,32 @@ def _name(attribute: str, labels: dict) -> str | None:
     return attribute_classes(attribute)[i] if i >= 0 else None
 
 
-def top_phrases(labels: dict) -> list[str]:
-    """What is on the head: hair (colour and style) or a hat, scarf, eye patch, bald head."""
+def top_options(labels: dict) -> list[tuple[str, float]]:
+    """What is on the head, as (phrase, weight): hair (colour and style) or a hat, scarf, eye
+    patch, bald head. The colour-only wordings of one colour word share the weight one phrase
+    had before there were several, so that styles are named as often as they were."""
     top, hair = _name("top_type", labels), _name("hair_color", labels)
     if top in HAIR_STYLES:
         colours = ALL_HAIR_COLOURS.get(hair, [""]) if hair else [""]
         out = []
         for style in HAIR_STYLES[top]:
             for colour in colours:
-                out.append(f"with {colour} {style} hair".replace("  ", " "))
-                out.append(f"with {style} hair")
-        out += [t.format(c=c) for t in HAIR_COLOUR_TEMPLATES for c in colours
-                if c and not (t.startswith("{c}-") and " " in c)]  # "pink-haired", not "pastel pink-haired"
+                out.append((f"with {colour} {style} hair".replace("  ", " "), 1.0))
+                out.append((f"with {style} hair", 1.0))
+        for c in colours:
+            if c:
+                said = [t.format(c=c) for t in HAIR_COLOUR_TEMPLATES if not (t.startswith("{c}-") and " " in c)]
+                out += [(t, 1.0 / len(said)) for t in said]  # "pink-haired", not "pastel pink-haired"
         if top == "LONG_HAIR_BUN":
-            out += [f"with {c} hair in a bun".replace("  ", " ") for c in colours]
+            out += [(f"with {c} hair in a bun".replace("  ", " "), 1.0) for c in colours]
         return out
     c = ALL_COLOURS.get(_name("hat_color", labels) or "", ["coloured"])
-    return [p.replace("{c}", colour) for p in ALL_TOPS[top] for colour in c]
+    return [(p.replace("{c}", colour), 1.0) for p in ALL_TOPS[top] for colour in c]
+
+
+def top_phrases(labels: dict) -> list[str]:
+    """The phrases of top_options."""
+    return [p for p, _ in top_options(labels)]
 
 
 def phrases(attribute: str, labels: dict) -> list[str]:
@@ -299,15 +308,20 @@ def caption(labels: dict, rng: np.random.Generator, must: str | None = None) -> 
         must = "top"
     parts, said = [], set()
     for key, (p_common, p_other) in MENTION.items():
-        options = top_phrases(labels) if key == "top" else phrases(key, labels)
+        options = top_options(labels) if key == "top" else phrases(key, labels)
         if not options:
             continue
         common = key in COMMON and _name(key, labels) == COMMON[key]
         if rng.random() < (p_common if common else p_other) or key == must:
             # With `must`, exactly one draw per pick, whatever the number of options (integers()
             # may draw more than once), so that a face's and its twin's captions stay in step.
-            pick = int(rng.random() * len(options)) if must else int(rng.integers(len(options)))
-            parts.append(options[pick])
+            if key == "top":  # by weight, one draw
+                weights = np.cumsum([w for _, w in options])
+                pick = min(int(np.searchsorted(weights, rng.random() * weights[-1], side="right")), len(options) - 1)
+                parts.append(options[pick][0])
+            else:
+                pick = int(rng.random() * len(options)) if must else int(rng.integers(len(options)))
+                parts.append(options[pick])
             said.add(key)
     if not parts:
         parts.append(top_phrases(labels)[0])
@@ -444,4 +458,4 @@ def named_attributes(prompt: str, attributes=ATTRIBUTES) -> set[str]:
 
 
 __all__ = ["ATTRIBUTES", "caption", "phrases", "lacks", "held_out_wordings", "caption_vocabulary", "training_phrases", "trained_wordings",
-           "HELD_OUT", "NEGATIONS", "top_phrases", "class_prompts", "words_of", "named_attributes", "vocabulary", "SUBJECTS"]
+           "HELD_OUT", "NEGATIONS", "top_options", "top_phrases", "class_prompts", "words_of", "named_attributes", "vocabulary", "SUBJECTS"]
