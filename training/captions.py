@@ -279,8 +279,8 @@ def phrases(attribute: str, labels: dict) -> list[str]:
     return out
 
 
-# The named classes whose absence a caption may state, and the classes of which that is true
-# (None: every visible class outside the named ones). "Not smiling" is not said of a smirk, nor
+# For some named classes, the classes of which a denial is true (for the others: every visible
+# class outside the named ones). "Not smiling" is not said of a smirk, nor
 # "with open eyes" of happy, winking or squinting eyes.
 DENIABLE = {"smiling": ["DEFAULT", "CONCERNED", "DISBELIEF", "EATING", "GRIMACE", "SAD", "SCREAM_OPEN", "SERIOUS",
                         "VOMIT"],
