@@ -434,7 +434,7 @@ STOP_WORDS = {"a", "an", "the", "with", "and", "in", "of", "to", "on", "wearing"
               "avatar", "man", "woman", "no", "without", "very", "big", "long", "short", "little", "light", "dark",
               "out", "one", "some", "is", "has", "having", "who", "that", "drawing", "illustrated", "portrait",
               "not", "colour", "color", "character", "someone", "profile", "picture", "like", "being", "all", "for",
-              "from", "off", "up", "down", "new", "cool", "happy"}
+              "from", "off", "up", "down", "new", "cool", "happy", "over", "sporting", "ear"}
 COLOUR_THINGS = {"hair_color": {"hair", "blonde", "ginger", "auburn", "platinum", "redhead", "locks", "brunette"} |
                  {f"{w}-haired" for v in ALL_HAIR_COLOURS.values() for w in v if " " not in w},
                  "hat_color": {"hat", "hijab", "turban", "beanie", "headscarf", "cap"},
