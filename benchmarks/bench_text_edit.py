@@ -148,27 +148,46 @@ def spearman(a, b):
     return float(np.corrcoef(ra.numpy(), rb.numpy())[0, 1])
 
 
-def wordings(seeds=50, steps=300, alpha=4.0, beta=0.2):
-    """The methods' table on held-out wordings (held_out_prompts)."""
+def setup(seeds, steps, alpha, beta):
+    """What both tables start from: the model, its CLIP and classifier, the faces and their
+    readings, the shipped relevances, and the result's header."""
     torch.set_num_threads(2)
     G = stylegan.load("avataaars-64", device="cpu")
     clip, classifier = companion(G, "clip"), companion(G, "classifier")
     ws = seeds_to_ws(G, list(range(seeds)), 0.7)
     before_images = synthesize(G, ws)
-    before = readings(classifier, before_images)
-    fast, exact = cached_relevance(G, clip, "fast"), cached_relevance(G, clip, "exact")
-    prompts = held_out_prompts()
-    kinds = {w: kind for sides in held_out_wordings().values() for kind, said in sides["says"].items() for w in said}
+    ctx = dict(G=G, clip=clip, classifier=classifier, ws=ws, before_images=before_images,
+               before=readings(classifier, before_images), steps=steps, alpha=alpha, beta=beta,
+               fast=cached_relevance(G, clip, "fast"), exact=cached_relevance(G, clip, "exact"))
     res = {"seeds": seeds, "psi": 0.7, "clip": clip.name, "optimization": {"steps": steps, "lr": 0.1, "l2_weight": 0.008},
            "global": {"alpha": alpha, "beta": beta}, "prompts": {}}
+    return ctx, res
+
+
+def method_rows(ctx, prompt, keep, prompts=PROMPTS):
+    """Both methods on every face for one prompt: ({method: score}, {method: images}); the
+    optimisation's row also has its seconds for all faces."""
+    G, clip, classifier, ws, before = ctx["G"], ctx["clip"], ctx["classifier"], ctx["ws"], ctx["before"]
+    t = time.time()
+    opt = optimize(G, ws, prompt, clip=clip, steps=ctx["steps"], preserve=attribute_keeper(classifier, ctx["before_images"], keep))
+    rows = {"optimization": dict(score(classifier, before, readings(classifier, opt.images), prompt, prompts),
+                                 seconds_for_all=round(time.time() - t, 1))}
+    edits = {"optimization": opt.images}
+    for name, rel in (("global (fast)", ctx["fast"]), ("global (exact)", ctx["exact"])):
+        e = global_edit(G, ws, prompt, alpha=ctx["alpha"], beta=ctx["beta"], relevance=rel, clip=clip)
+        rows[name] = dict(score(classifier, before, readings(classifier, e.images), prompt, prompts), channels=e.channels)
+        edits[name] = e.images
+    return rows, edits
+
+
+def wordings(seeds=50, steps=300, alpha=4.0, beta=0.2):
+    """The methods' table on held-out wordings (held_out_prompts)."""
+    ctx, res = setup(seeds, steps, alpha, beta)
+    prompts = held_out_prompts()
+    kinds = {w: kind for sides in held_out_wordings().values() for kind, said in sides["says"].items() for w in said}
     for prompt, (attribute, _) in prompts.items():
-        keep = [a for a in classifier.attributes if a not in named_attributes(prompt) and a != attribute]
-        rows = {"kind": kinds[prompt]}
-        opt = optimize(G, ws, prompt, clip=clip, steps=steps, preserve=attribute_keeper(classifier, before_images, keep))
-        rows["optimization"] = score(classifier, before, readings(classifier, opt.images), prompt, prompts)
-        for name, rel in (("global (fast)", fast), ("global (exact)", exact)):
-            e = global_edit(G, ws, prompt, alpha=alpha, beta=beta, relevance=rel, clip=clip)
-            rows[name] = dict(score(classifier, before, readings(classifier, e.images), prompt, prompts), channels=e.channels)
+        keep = [a for a in ctx["classifier"].attributes if a not in named_attributes(prompt) and a != attribute]
+        rows = {"kind": kinds[prompt], **method_rows(ctx, prompt, keep, prompts)[0]}
         res["prompts"][prompt] = rows
         print(prompt, json.dumps(rows), flush=True)
     os.makedirs(RESULTS, exist_ok=True)
@@ -177,28 +196,13 @@ def wordings(seeds=50, steps=300, alpha=4.0, beta=0.2):
 
 
 def main(seeds=50, steps=300, alpha=4.0, beta=0.2):
-    torch.set_num_threads(2)
-    G = stylegan.load("avataaars-64", device="cpu")
-    clip, classifier = companion(G, "clip"), companion(G, "classifier")
-    ws = seeds_to_ws(G, list(range(seeds)), 0.7)
-    before_images = synthesize(G, ws)
-    before = readings(classifier, before_images)
-    fast, exact = cached_relevance(G, clip, "fast"), cached_relevance(G, clip, "exact")
-    res = {"seeds": seeds, "psi": 0.7, "clip": clip.name, "optimization": {"steps": steps, "lr": 0.1, "l2_weight": 0.008},
-           "global": {"alpha": alpha, "beta": beta}, "prompts": {}}
+    ctx, res = setup(seeds, steps, alpha, beta)
+    G, clip, classifier, ws, before = ctx["G"], ctx["clip"], ctx["classifier"], ctx["ws"], ctx["before"]
+    before_images, fast, exact = ctx["before_images"], ctx["fast"], ctx["exact"]
     shown = {}
     for prompt in PROMPTS:
         keep = [a for a in classifier.attributes if a not in named_attributes(prompt)]
-        rows = {}
-        t = time.time()
-        opt = optimize(G, ws, prompt, clip=clip, steps=steps, preserve=attribute_keeper(classifier, before_images, keep))
-        rows["optimization"] = dict(score(classifier, before, readings(classifier, opt.images), prompt),
-                                    seconds_for_all=round(time.time() - t, 1))
-        edits = {"optimization": opt.images}
-        for name, rel in (("global (fast)", fast), ("global (exact)", exact)):
-            e = global_edit(G, ws, prompt, alpha=alpha, beta=beta, relevance=rel, clip=clip)
-            rows[name] = dict(score(classifier, before, readings(classifier, e.images), prompt), channels=e.channels)
-            edits[name] = e.images
+        rows, edits = method_rows(ctx, prompt, keep)
         for name, rel in (("global (fast)", fast), ("global (exact)", exact)):
             rows[name + ", best alpha and beta"] = best_over_grid(lambda a, b, rel=rel, prompt=prompt: score(
                 classifier, before, readings(classifier, global_edit(G, ws, prompt, alpha=a, beta=b, relevance=rel,
