@@ -66,6 +66,13 @@ HAIR_STYLES = {  # top_type -> words before "hair"
 }
 # Ways to say a hair colour {c} without a style; "{c}-haired" is also said.
 HAIR_COLOUR_TEMPLATES = ["with {c} hair", "{c}-haired", "with hair dyed {c}", "with {c} hair colour"]
+
+
+def hair_colour_wordings(c: str) -> list[str]:
+    """The ways HAIR_COLOUR_TEMPLATES say the hair colour word c: "pink-haired", but not
+    "pastel pink-haired"."""
+    return [t.format(c=c) for t in HAIR_COLOUR_TEMPLATES if not (t.startswith("{c}-") and " " in c)]
+
 OTHER_TOPS = {  # top_type without hair; {c} is the hat colour
     "NO_HAIR": ["bald", "with a shaved head"], "EYE_PATCH": ["wearing an eye patch", "with an eye patch"],
     "HAT": ["wearing a hat", "wearing a {c} hat", "in a hat"], "HIJAB": ["wearing a {c} hijab", "wearing a headscarf"],
@@ -250,8 +257,8 @@ def top_options(labels: dict) -> list[tuple[str, float]]:
                 out.append((f"with {style} hair", 1.0))
         for c in colours:
             if c:
-                said = [t.format(c=c) for t in HAIR_COLOUR_TEMPLATES if not (t.startswith("{c}-") and " " in c)]
-                out += [(t, 1.0 / len(said)) for t in said]  # "pink-haired", not "pastel pink-haired"
+                said = hair_colour_wordings(c)
+                out += [(t, 1.0 / len(said)) for t in said]
         if top == "LONG_HAIR_BUN":
             out += [(f"with {c} hair in a bun".replace("  ", " "), 1.0) for c in colours]
         return out
@@ -386,8 +393,8 @@ def words_of(attribute: str) -> set[str]:
 def training_phrases() -> list[str]:
     """Every phrase a training caption can put after its subject, with every colour filled in."""
     colours = sorted({w for table in (ALL_COLOURS, ALL_HAIR_COLOURS) for v in table.values() for w in v})
-    texts = [p for v in ALL_TOPS.values() for p in v] + [t for t in HAIR_COLOUR_TEMPLATES if not t.startswith("{c}-")]
-    texts += [f"{c}-haired" for c in colours if " " not in c]
+    texts = [p for v in ALL_TOPS.values() for p in v]
+    texts += [w for v in ALL_HAIR_COLOURS.values() for c in v for w in hair_colour_wordings(c)]
     texts += [p for table in ALL_PHRASES.values() for v in table.values() for p in v] + [p for v in NEGATIONS.values() for p in v]
     texts += [f"with {c} {s} hair" for s in [s for v in HAIR_STYLES.values() for s in v] for c in colours + [""]]
     texts += [f"with {c} hair in a bun" for c in colours + [""]]
@@ -407,8 +414,7 @@ def trained_wordings(name: str) -> dict[str, list[str]]:
     (metrics.coverage.NAMED) `name`, colour-free, beside HELD_OUT's wordings of it."""
     attribute, classes = NAMED[name]
     if name == "pink hair":
-        says = [t.format(c=c) for t in HAIR_COLOUR_TEMPLATES for c in ALL_HAIR_COLOURS["PASTEL_PINK"]
-                if not (t.startswith("{c}-") and " " in c)]
+        says = [w for c in ALL_HAIR_COLOURS["PASTEL_PINK"] for w in hair_colour_wordings(c)]
     elif attribute == "top_type":
         says = [p.replace(" {c}", "") for c in classes for p in ALL_TOPS[c]]
     else:

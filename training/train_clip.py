@@ -98,7 +98,8 @@ def auc(scores: torch.Tensor, positive: torch.Tensor) -> float:
     ranks = torch.empty_like(s)
     order = s.argsort()
     ranks[order] = torch.arange(1, len(s) + 1, dtype=torch.float64)
-    for value in s.unique()[s.unique(return_counts=True)[1] > 1]:  # mean ranks of ties
+    values, counts = s.unique(return_counts=True)
+    for value in values[counts > 1]:  # mean ranks of ties
         tie = s == value
         ranks[tie] = ranks[tie].mean()
     n_pos, n_neg = int(positive.sum()), int((~positive).sum())
@@ -119,14 +120,14 @@ def wording_zero_shot(clip: ClipModel, images: np.ndarray, labels: dict, batch_s
                      for i in range(0, len(images), batch_size)])
     n = len(images)
     faces = [{a: int(labels[a][i]) for a in ATTRIBUTES} for i in range(n)]
-    out = {}
+    out, held_out = {}, held_out_wordings()
     for name, (attribute, classes) in NAMED.items():
         names = attribute_classes(attribute)
         has = torch.tensor([f[attribute] >= 0 and names[f[attribute]] in classes for f in faces])
         lack = torch.tensor([lacks(name, f) for f in faces])
         shown = has | lack  # faces where presence or absence can be told (e.g. hair shows)
         groups = {"training captions": trained_wordings(name)}
-        held = held_out_wordings()[name]
+        held = held_out[name]
         for kind in ("new phrasing", "new word"):
             groups["held out, " + kind] = {side: held[side][kind] for side in ("says", "denies")}
         row = {"faces with": int(has.sum()), "faces without": int(lack.sum())}
