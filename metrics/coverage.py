@@ -71,7 +71,7 @@ def coverage(G, classifier, data_labels: dict, real_images: np.ndarray | None = 
     for name in NAMED:
         ratio = gen[name] / data[name] if data[name] else float("nan")
         rows[name] = {"training data": data[name], "real faces read": real.get(name), "generated": gen[name],
-                      "ratio": round(ratio, 3), "at least half": bool(ratio >= 0.5)}
+                      "ratio": round(ratio, 3), "at least half": bool(ratio >= 0.5), "faces": faces}
     return rows
 
 

@@ -39,7 +39,25 @@ def _fmt(x, digits=3):
     return f"{x:.{digits}f}"
 
 
-def model_card(out: Path, training: dict, metrics: dict | None, accuracy: dict | None) -> str:
+def _data_lines(data: dict, cfg: dict) -> list[str]:
+    """What the training data did beyond the plain renders: poses, moving parts, re-weighting."""
+    lines = []
+    if "pose" in data:
+        lines.append(f"Every face is posed: moved by up to {data['pose']['jitter_px']:g} px and scaled by up to "
+                     f"{data['pose']['scale']:g}.")
+    if "parts" in data:
+        lines.append("Within the face, the " + ", ".join(
+            f"{part} move by up to +-{x:g} x +-{y:g} px" for part, (x, y) in data["parts"].items()) + ".")
+    if cfg.get("balance"):
+        lines.append(f"Training draws the faces re-weighted towards rare attribute classes (balance {cfg['balance']:g}, "
+                     "`training/train.py: class_weights`).")
+    return lines
+
+
+def model_card(out: Path, training: dict, metrics: dict | None, accuracy: dict | None,
+               coverage: dict | None = None, notes: str | None = None, coverage_faces: int = 2000) -> str:
+    """The model card. coverage: metrics.coverage's table of this generator; notes: markdown of
+    the run's history and what the sample grid shows (written by hand), put after the training."""
     cfg = training["config"]
     lines = [
         "---",
@@ -68,6 +86,7 @@ def model_card(out: Path, training: dict, metrics: dict | None, accuracy: dict |
         "(https://avataaars.com, free for personal and commercial use), templates from the MIT-licensed",
         "`py-avataaars` package, rasterised with CairoSVG. Attributes (skin, hair and hair colour, hats,",
         "glasses, facial hair, mouth, eyes, eyebrows, clothes) are drawn at hand-set, natural frequencies.",
+        *_data_lines(training.get("data", {}), cfg),
         "The weights are released under the MIT licence.",
         "",
         "## Network and training",
@@ -80,9 +99,10 @@ def model_card(out: Path, training: dict, metrics: dict | None, accuracy: dict |
         + (", convolutions in bfloat16 (autocast)" if cfg.get("bf16") else "") + ".",
         f"- Training time: {training['hours']:.2f} h of training steps on {training['hardware']}.",
         "",
-        "## Quality",
-        "",
     ]
+    if notes:
+        lines += [notes.strip(), ""]
+    lines += ["## Quality", ""]
     if metrics:
         rr = metrics["real_vs_real"]
         lines += [
@@ -107,6 +127,16 @@ def model_card(out: Path, training: dict, metrics: dict | None, accuracy: dict |
             lines += ["", "Over training (EMA generator, psi = 1):", "", "| kimg | Frechet distance | mean TV |", "|---|---|---|"]
             lines += [f"| {c['kimg']} | {_fmt(c['fd'])} | {_fmt(c['tv_mean'])} |" for c in metrics["curve"]]
         lines.append("")
+    if coverage:
+        lines += ["### The rare modes", "",
+                  f"Per named class, the share of {coverage_faces:,} generated faces (psi = 1) that the classifier reads as",
+                  "that class (p > 0.5), against its share of the training labels and the classifier's reading of",
+                  "as many real faces (`metrics/coverage.py`). The bar: at least half the data's share.", "",
+                  "| class | training data | real faces read | generated | ratio |", "|---|---|---|---|---|"]
+        lines += [f"| {name} | {row['training data']:.1%} | "
+                  + (f"{row['real faces read']:.1%}" if row.get("real faces read") is not None else "-")
+                  + f" | {row['generated']:.1%} | {row['ratio']:.2f} |" for name, row in coverage.items()]
+        lines.append("")
     if accuracy:
         lines += ["## The attribute classifier (`classifier/`)", "",
                   "A 4-stage CNN (`companions/classifier.py`, trained by `training/train_classifier.py`), "
@@ -122,7 +152,8 @@ def model_card(out: Path, training: dict, metrics: dict | None, accuracy: dict |
     return "\n".join(lines)
 
 
-def export(run: Path, out: Path, classifier: Path | None, metrics: Path | None, data_info: dict) -> None:
+def export(run: Path, out: Path, classifier: Path | None, metrics: Path | None, data_info: dict,
+           coverage: Path | None = None, notes: Path | None = None) -> None:
     state = torch.load(run / "state.pt", map_location="cpu", weights_only=True)
     cfg = TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in state["config"].items()})
     trainer = Trainer(cfg, images=np.zeros((1, data_info["resolution"], data_info["resolution"], 3), np.uint8))
@@ -135,7 +166,8 @@ def export(run: Path, out: Path, classifier: Path | None, metrics: Path | None, 
                 "hardware": data_info.get("hardware") or f"{platform.processor() or platform.machine()} CPU, 2 cores (no GPU)",
                 "g_params": sum(p.numel() for p in trainer.G.parameters()),
                 "d_params": sum(p.numel() for p in trainer.D.parameters()),
-                "train_images": data_info["n_train"], "heldout_images": data_info["n_heldout"]}
+                "train_images": data_info["n_train"], "heldout_images": data_info["n_heldout"],
+                "data": {k: data_info[k] for k in ("pose", "parts") if k in data_info}}
     (out / "training.json").write_text(json.dumps(training, indent=1))
     accuracy = None
     if classifier is not None:
@@ -146,7 +178,14 @@ def export(run: Path, out: Path, classifier: Path | None, metrics: Path | None, 
     if metrics is not None:
         shutil.copy(metrics, out / "metrics.json")
         numbers = json.loads(metrics.read_text())
-    (out / "README.md").write_text(model_card(out, training, numbers, accuracy))
+    table, faces = None, 2000
+    if coverage is not None:  # metrics.coverage --out: {generator: table}; this run's is the last
+        report = json.loads(coverage.read_text())
+        table = list(report.values())[-1]
+        faces = next(iter(table.values())).get("faces", faces)
+        shutil.copy(coverage, out / "coverage.json")
+    (out / "README.md").write_text(model_card(out, training, numbers, accuracy, table,
+                                              notes.read_text() if notes else None, faces))
 
 
 def main(argv=None):
@@ -157,11 +196,14 @@ def main(argv=None):
     p.add_argument("--classifier")
     p.add_argument("--metrics")
     p.add_argument("--hardware", help="what it was trained on, for the model card")
+    p.add_argument("--coverage", help="metrics.coverage --out of this generator: the rare-mode table")
+    p.add_argument("--notes", help="a markdown file for the card: the run's history and what the grid shows")
     a = p.parse_args(argv)
     info = json.loads(Path(a.data, "dataset.json").read_text())
     info["hardware"] = a.hardware
     export(Path(a.run), Path(a.out), Path(a.classifier) if a.classifier else None,
-           Path(a.metrics) if a.metrics else None, info)
+           Path(a.metrics) if a.metrics else None, info,
+           Path(a.coverage) if a.coverage else None, Path(a.notes) if a.notes else None)
 
 
 if __name__ == "__main__":
