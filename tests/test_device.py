@@ -222,3 +222,21 @@ def test_global_fast_without_a_shipped_relevance_computes_within_budget_or_says_
     updates = list(w.text_edit("smiling", method="global (fast)"))
     assert updates[-1].done and any("computing this model's channel relevance" in u.note for u in updates[:-1])
     assert len(os.listdir(tmp_path)) == 1
+
+
+def test_training_steps_on_the_device(strict, tmp_path):
+    """What a GPU training session runs (training/train.py --device cuda): G and D steps, lazy R1
+    (a double backward), DiffAugment, style mixing and the EMA, with every draw made on the CPU
+    and moved; a snapshot and the state are written from the device's networks."""
+    from training.train import TrainConfig, Trainer
+    images = np.random.default_rng(0).integers(0, 255, (8, 16, 16, 3), dtype=np.uint8)
+    cfg = TrainConfig(data="", run=str(tmp_path / "run"), batch=4, z_dim=16, w_dim=16, mapping_layers=2,
+                      channel_base=128, channel_max=16, r1_interval=2, r1_gamma=1.0, grid_size=2,
+                      augment="color,translation,cutout", device=str(DEVICE))
+    t = Trainer(cfg, images=images)
+    assert devices_of(t.G) == devices_of(t.D) == devices_of(t.G_ema) == {DEVICE.type}
+    for _ in range(2):  # the first step takes R1
+        t.train_step()
+    t.snapshot()
+    assert (tmp_path / "run" / "snapshots" / "G_ema-000000" / "config.json").exists()
+    assert t.resume() and t.step == 2 and devices_of(t.G) == {DEVICE.type}

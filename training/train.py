@@ -63,6 +63,9 @@ class TrainConfig:
                                         # class of the rarest-served attribute equally often (see class_weights).
     augment: str = ""                   # DiffAugment policy ("color,translation,cutout"); "" = none.
     bf16: bool = False                  # Convolutions in bfloat16 (torch.autocast), weights and optimiser in float32.
+    device: str = "cpu"                 # Where the networks train ("cuda" on a GPU). The batch, z, style mixing and
+                                        # augmentation are still drawn on the CPU from (seed, step) and moved; G's
+                                        # noise is drawn on the device. A run may change device on resume.
     # Bookkeeping.
     snapshot_kimg: float = 20           # Save state, a grid and an EMA snapshot every this many kimg.
     grid_size: int = 8                  # The grid is grid_size x grid_size samples of fixed z.
@@ -129,7 +132,7 @@ def batch_indices(n: int, batch: int, seed: int, step: int, p: np.ndarray | None
 
 def save_grid(G, z: torch.Tensor, path: Path, rows: int) -> None:
     with torch.no_grad():
-        img = G(z, None, noise_mode="const")
+        img = G(z.to(G.mapping.w_avg.device), None, noise_mode="const")
     path.parent.mkdir(parents=True, exist_ok=True)
     image_grid(img, rows, len(img) // rows).save(path)
 
@@ -149,6 +152,9 @@ class Trainer:
         if cfg.init:
             from stylegan.loaders import load_folder
             self.G.load_state_dict(load_folder(cfg.init).state_dict())
+        self.device = torch.device(cfg.device)
+        self.G.to(self.device)
+        self.D.to(self.device)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.loss = StyleGAN2Loss(self.G, self.D, r1_gamma=cfg.r1_gamma, style_mixing_prob=cfg.style_mixing_prob,
                                   augment_policy=cfg.augment)
@@ -197,7 +203,7 @@ class Trainer:
         path = self.run / "state.pt"
         if not path.exists():
             return False
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True)  # load_state_dict moves it to the device
         saved = {k: tuple(v) if isinstance(v, list) else v for k, v in state["config"].items()}
         mine = dataclasses.asdict(self.cfg)
         differs = [k for k in ("batch", "seed", "z_dim", "w_dim", "mapping_layers", "channel_base", "channel_max",
@@ -209,7 +215,8 @@ class Trainer:
         return True
 
     def autocast(self):
-        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.cfg.bf16)
+        return torch.autocast(self.device.type if self.device.type == "cuda" else "cpu", dtype=torch.bfloat16,
+                              enabled=self.cfg.bf16)
 
     # -- one step -----------------------------------------------------------------------------
     def train_step(self) -> dict:
@@ -217,13 +224,14 @@ class Trainer:
         gen = _step_generator(cfg.seed, step)
         torch.manual_seed(int(torch.randint(2**62, (), generator=gen)))  # draws we do not make ourselves (G's noise)
         real = from_uint8(self.images[np.sort(batch_indices(len(self.images), cfg.batch, cfg.seed, step, self.p))])
+        real = real.to(self.device)
         stats = {}
 
         # G: non-saturating loss through D (D's weights get no update here). During D's warm-up the
         # loss is only measured.
         warmup = self.nimg < cfg.d_warmup_kimg * 1000
         self.D.requires_grad_(False)
-        z = torch.randn([cfg.batch, cfg.z_dim], generator=gen)
+        z = torch.randn([cfg.batch, cfg.z_dim], generator=gen).to(self.device)
         with self.autocast(), torch.set_grad_enabled(not warmup):
             loss_G, _ = self.loss.generator_loss(z, gen)
         if not warmup:
@@ -233,7 +241,7 @@ class Trainer:
         self.D.requires_grad_(True)
 
         # D: logistic loss, with lazy R1 every r1_interval steps.
-        z = torch.randn([cfg.batch, cfg.z_dim], generator=gen)
+        z = torch.randn([cfg.batch, cfg.z_dim], generator=gen).to(self.device)
         r1_weight = cfg.r1_interval if cfg.r1_gamma > 0 and step % cfg.r1_interval == 0 else 0
         with self.autocast():
             loss_D, d_stats = self.loss.discriminator_loss(z, real, gen, r1_weight=r1_weight)
@@ -262,7 +270,7 @@ class Trainer:
         kimg = self.nimg // 1000
         save_grid(self.G_ema, self.grid_z, self.run / "grids" / f"fakes{kimg:06d}.png", self.cfg.grid_size)
         snap = self.run / "snapshots" / f"G_ema-{kimg:06d}"
-        self.G_ema.save_pretrained(snap)
+        self.G_ema.save_pretrained(snap)  # safetensors copies device tensors to the host
         self.save()
 
     def fit(self, minutes: float | None = None, progress: bool = True) -> None:
