@@ -170,3 +170,31 @@ def test_class_weights_oversample_rare_classes():
     assert 0.15 < share < 0.3                          # sqrt-tempered: 0.05 -> about 0.19
     s = batch_indices(10_000, 64, 0, 5, p)
     assert np.array_equal(s, batch_indices(10_000, 64, 0, 5, p)) and len(s) == 64   # resumable: (seed, step) decide
+
+
+def test_widening_keeps_what_the_networks_compute_and_training_goes_on(tmp_path, images):
+    """training.widen: a run widened from channel_max 16 to 32 computes the same G(z) and D(x), its
+    Adam moments sit at the old weights' places (the new second moments at a typical size, not
+    zero), and the widened run trains from the same step."""
+    from training.widen import widen_state
+    t = Trainer(tiny_config(tmp_path / "a", channel_base=256, channel_max=16), images=images)
+    for _ in range(3):
+        t.train_step()
+    wide_state = widen_state(t.state_dict(), 16, channel_max=32)
+    w = Trainer(tiny_config(tmp_path / "b", channel_base=256, channel_max=32), images=images)
+    w.load_state_dict(wide_state)
+    assert sum(p.numel() for p in w.G.parameters()) > 1.5 * sum(p.numel() for p in t.G.parameters())
+    z = torch.randn(4, 16, generator=torch.Generator().manual_seed(1))
+    x = torch.randn(4, 3, 16, 16, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        for old, new in ((t.G, w.G), (t.G_ema, w.G_ema)):
+            a, b = old(z, None, noise_mode="const"), new(z, None, noise_mode="const")
+            assert torch.allclose(a, b, atol=1e-5), (a - b).abs().max()
+        a, b = t.D(x), w.D(x)
+        assert torch.allclose(a, b, atol=1e-3), (a - b).abs().max()  # the minibatch-std feature: see widen.QUIET
+    for opt in ("opt_G", "opt_D"):
+        for s in wide_state[opt]["state"].values():
+            assert s["exp_avg_sq"].min() > 0 and s["exp_avg"].shape == s["exp_avg_sq"].shape
+    assert w.step == 3
+    stats = w.train_step()
+    assert all(np.isfinite(v) for v in stats.values())
