@@ -198,3 +198,25 @@ def test_widening_keeps_what_the_networks_compute_and_training_goes_on(tmp_path,
     assert w.step == 3
     stats = w.train_step()
     assert all(np.isfinite(v) for v in stats.values())
+
+
+def test_a_carried_run_resumes_at_its_step_with_exact_networks(tmp_path, images):
+    """training.carry: networks as they were, Adam moments in bfloat16 (loaded back as float32),
+    log and latest grid alongside; the carried run resumes and trains."""
+    import shutil
+
+    from training.carry import carry
+    cfg = tiny_config(tmp_path / "run")
+    t = Trainer(cfg, images=images)
+    t.fit(progress=False)
+    path = carry(tmp_path / "run", tmp_path / "resume")
+    saved = torch.load(path, weights_only=True)
+    assert all(v.dtype == torch.bfloat16 for s in saved["opt_G"]["state"].values() for k, v in s.items() if k != "step")
+    assert sorted(p.name for p in (tmp_path / "resume").iterdir()) == ["fakes000000.png", "log.jsonl", "state.pt"]  # kimg 0.016
+    shutil.copytree(tmp_path / "resume", tmp_path / "next")
+    r = Trainer(tiny_config(tmp_path / "next", kimg=0.024), images=images)
+    assert r.resume() and r.step == t.step
+    assert all(torch.equal(a, b) for a, b in zip(r.G_ema.state_dict().values(), t.G_ema.state_dict().values()))
+    moments = r.opt_G.state[next(iter(r.G.parameters()))]
+    assert moments["exp_avg_sq"].dtype == torch.float32
+    assert all(np.isfinite(v) for v in r.train_step().values())
