@@ -70,10 +70,11 @@ def _plan(old_net: torch.nn.Module, new_net: torch.nn.Module):
     old_modules, new_modules = dict(old_net.named_modules()), dict(new_net.named_modules())
     epilogue_convs = {f"{n}.conv" for n, m in old_modules.items() if isinstance(m, DiscriminatorEpilogue)}
     epilogue_fcs = {f"{n}.fc" for n, m in old_modules.items() if isinstance(m, DiscriminatorEpilogue)}
+    new_tensors = {**dict(new_net.named_parameters()), **dict(new_net.named_buffers())}
     plan = {}
     for name, old in list(old_net.named_parameters()) + list(old_net.named_buffers()):
         module_name, _, leaf = name.rpartition(".")
-        new = dict(new_net.named_parameters()).get(name, dict(new_net.named_buffers()).get(name))
+        new = new_tensors.get(name)
         if new is None or new.shape == old.shape:
             plan[name] = None
             continue
@@ -98,7 +99,7 @@ def _apply(plan_entry, old: torch.Tensor, new: torch.Tensor, scale_power: int = 
     if isinstance(index, str):  # D's epilogue fc: inputs are (C, 4, 4) flattened
         o_out, o_flat = old.shape
         n_out, n_flat = new.shape
-        area = 16
+        area = 16  # the epilogue works at 4x4
         widened = _widen(old.reshape(o_out, o_flat // area, area), new.reshape(n_out, n_flat // area, area),
                          torch.arange(o_flat // area), scale, fill_in)
         return widened.reshape(n_out, n_flat)
