@@ -226,8 +226,8 @@ def test_global_fast_without_a_shipped_relevance_computes_within_budget_or_says_
 
 def test_training_steps_on_the_device(strict, tmp_path):
     """What a GPU training session runs (training/train.py --device cuda): G and D steps, lazy R1
-    (a double backward), DiffAugment, style mixing and the EMA, with every draw made on the CPU
-    and moved; a snapshot and the state are written from the device's networks."""
+    (a double backward), DiffAugment, style mixing and the EMA, with the batch and z drawn on the
+    CPU and moved; a snapshot and the state are written from the device's networks."""
     from training.train import TrainConfig, Trainer
     images = np.random.default_rng(0).integers(0, 255, (8, 16, 16, 3), dtype=np.uint8)
     cfg = TrainConfig(data="", run=str(tmp_path / "run"), batch=4, z_dim=16, w_dim=16, mapping_layers=2,

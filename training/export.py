@@ -155,7 +155,7 @@ def model_card(out: Path, training: dict, metrics: dict | None, accuracy: dict |
 def export(run: Path, out: Path, classifier: Path | None, metrics: Path | None, data_info: dict,
            coverage: Path | None = None, notes: Path | None = None) -> None:
     state = torch.load(run / "state.pt", map_location="cpu", weights_only=True)
-    cfg = TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in state["config"].items()})
+    cfg = TrainConfig.saved(state)
     trainer = Trainer(cfg, images=np.zeros((1, data_info["resolution"], data_info["resolution"], 3), np.uint8))
     trainer.load_state_dict(state)
     G = trainer.G_ema.eval().requires_grad_(False)

@@ -71,6 +71,11 @@ class TrainConfig:
     grid_size: int = 8                  # The grid is grid_size x grid_size samples of fixed z.
     threads: int = 0                    # torch threads, 0 = leave as is.
 
+    @classmethod
+    def saved(cls, state: dict) -> "TrainConfig":
+        """The config a state.pt was trained with (JSON-like: its tuples come back as lists)."""
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in state["config"].items()})
+
     def generator_kwargs(self, resolution: int) -> dict:
         return dict(z_dim=self.z_dim, c_dim=0, w_dim=self.w_dim, img_resolution=resolution, img_channels=3,
                     mapping_kwargs=dict(num_layers=self.mapping_layers),
@@ -204,7 +209,7 @@ class Trainer:
         if not path.exists():
             return False
         state = torch.load(path, map_location="cpu", weights_only=True)  # load_state_dict moves it to the device
-        saved = {k: tuple(v) if isinstance(v, list) else v for k, v in state["config"].items()}
+        saved = dataclasses.asdict(TrainConfig.saved(state))
         mine = dataclasses.asdict(self.cfg)
         differs = [k for k in ("batch", "seed", "z_dim", "w_dim", "mapping_layers", "channel_base", "channel_max",
                                 "balance")

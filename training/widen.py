@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
 import shutil
 from pathlib import Path
 
@@ -142,12 +141,11 @@ def widen_adam(opt_state: dict, old_net: torch.nn.Module, new_net: torch.nn.Modu
         s = opt_state["state"].get(i)
         if s is None:
             continue
-        new_shape = new_params[name]
+        param = new_params[name]
         out = {"step": s["step"].clone()}
-        zeros = torch.zeros_like(new_shape)
-        out["exp_avg"] = _apply(plan[name], s["exp_avg"], zeros, 1, 0.0)
+        out["exp_avg"] = _apply(plan[name], s["exp_avg"], torch.zeros_like(param), 1, 0.0)
         mean_sq = float(s["exp_avg_sq"].mean()) * (plan[name][1] ** 2 if plan[name] else 1.0)
-        out["exp_avg_sq"] = _apply(plan[name], s["exp_avg_sq"], torch.full_like(new_shape, mean_sq), 2, mean_sq)
+        out["exp_avg_sq"] = _apply(plan[name], s["exp_avg_sq"], torch.full_like(param, mean_sq), 2, mean_sq)
         state[i] = out
     return {"state": state, "param_groups": opt_state["param_groups"]}
 
@@ -156,8 +154,7 @@ def widen_state(state: dict, resolution: int, **changes) -> dict:
     """A trainer state (training.train.Trainer.state_dict) with its networks widened by `changes`
     (channel_base / channel_max); everything else as it was."""
     from .train import TrainConfig
-    fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    old_cfg = TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in state["config"].items() if k in fields})
+    old_cfg = TrainConfig.saved(state)
     new_cfg = dataclasses.replace(old_cfg, **changes)
     old_G, old_D = _networks(old_cfg, resolution)
     old_G.load_state_dict(state["G"])
@@ -190,7 +187,7 @@ def main(argv=None):
     if (Path(a.run) / "log.jsonl").exists():
         shutil.copy(Path(a.run) / "log.jsonl", out / "log.jsonl")
     g = sum(v.numel() for v in widened["G"].values())
-    print(f"{out}/state.pt: step {widened['step']}, G {g:,} numbers ({math.fsum(v.numel() for v in state['G'].values()):,.0f} before)")
+    print(f"{out}/state.pt: step {widened['step']}, G {g:,} numbers ({sum(v.numel() for v in state['G'].values()):,} before)")
 
 
 if __name__ == "__main__":
