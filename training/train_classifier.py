@@ -69,17 +69,18 @@ def train_classifier(images, labels, attributes, epochs=3, batch_size=128, lr=2e
     return model.eval()
 
 
-def accuracy(model, images, labels) -> dict[str, float]:
-    """Held-out accuracy per attribute (the "none" class counts as a class)."""
-    _, preds = model.predict(images)
+def accuracy(model, images, labels, preds=None) -> dict[str, float]:
+    """Held-out accuracy per attribute (the "none" class counts as a class); `preds`: the
+    model's predictions of `images` where already made."""
+    preds = model.predict(images)[1] if preds is None else preds
     truth = with_none(labels, model.attributes)
     return {a: float((preds[a] == truth[a]).mean()) for a in model.attributes}
 
 
-def recall(model, images, labels, attributes) -> dict[str, dict[str, float]]:
+def recall(model, images, labels, attributes, preds=None) -> dict[str, dict[str, float]]:
     """Held-out recall of every class of the given attributes, and the share of faces predicted
     as it beside its share in the labels: {attribute: {class: {"recall", "read", "labelled"}}}."""
-    _, preds = model.predict(images)
+    preds = model.predict(images)[1] if preds is None else preds
     truth = with_none(labels, model.attributes)
     out = {}
     for a in attributes:
@@ -122,7 +123,8 @@ def main(argv=None):
                              reweight=a.reweight, power=a.power)
     seconds = time.time() - t0
     held_images, held_labels = load_split(a.data, "heldout")
-    acc = accuracy(model, held_images, held_labels)
+    _, held_preds = model.predict(held_images)
+    acc = accuracy(model, held_images, held_labels, held_preds)
     model.save_pretrained(a.out)
     write_vocabulary(a.out)
     report = {"heldout_accuracy": acc, "train_images": len(images), "heldout_images": len(held_images),
@@ -131,7 +133,7 @@ def main(argv=None):
         report["init"] = Path(a.init).as_posix()
     if a.reweight:
         report["reweight"], report["power"] = a.reweight, a.power
-        report["heldout_recall"] = recall(model, held_images, held_labels, a.reweight)
+        report["heldout_recall"] = recall(model, held_images, held_labels, a.reweight, held_preds)
     Path(a.out, "accuracy.json").write_text(json.dumps(report, indent=1))
     from .cards import classifier_card
     Path(a.out, "README.md").write_text(classifier_card(a.out))
