@@ -172,6 +172,24 @@ def test_class_weights_oversample_rare_classes():
     assert np.array_equal(s, batch_indices(10_000, 64, 0, 5, p)) and len(s) == 64   # resumable: (seed, step) decide
 
 
+def test_boost_multiplies_one_class_and_refuses_what_it_cannot_read():
+    from training.avatars import attribute_classes
+    from training.train import boosted
+    rng = np.random.default_rng(0)
+    smile = attribute_classes("mouth_type").index("SMILE")
+    labels = {"mouth_type": rng.integers(0, len(attribute_classes("mouth_type")), 10_000)}
+    p = np.full(10_000, 1e-4)
+    assert boosted(p, labels, "") is p
+    q = boosted(p, labels, "mouth_type=SMILE:3")
+    f = (labels["mouth_type"] == smile).mean()
+    assert np.isclose(q.sum(), 1)
+    assert np.isclose(q[labels["mouth_type"] == smile].sum(), 3 * f / (3 * f + 1 - f))
+    assert np.allclose(q[labels["mouth_type"] != smile], q[labels["mouth_type"] != smile][0])  # the rest keep their ratios
+    for bad in ("mouth_type=SMIRK:2", "mouth_type=SMILE", "hat=SMILE:2", "mouth_type=SMILE:0", "mouth_type=SMILE:nan"):
+        with pytest.raises(SystemExit):
+            boosted(p, labels, bad)
+
+
 def test_widening_keeps_what_the_networks_compute_and_training_goes_on(tmp_path, images):
     """training.widen: a run widened from channel_max 16 to 32 computes the same G(z) and D(x), its
     Adam moments sit at the old weights' places (the new second moments at a typical size, not

@@ -51,6 +51,9 @@ def _data_lines(data: dict, cfg: dict) -> list[str]:
     if cfg.get("balance"):
         lines.append(f"Training draws the faces re-weighted towards rare attribute classes (balance {cfg['balance']:g}, "
                      "`training/train.py: class_weights`).")
+    if cfg.get("boost"):
+        lines.append(f"On top of that, the last part of the run draws these classes more often: {cfg['boost']} "
+                     "(`training/train.py: boosted`; the run's log.jsonl says from which kimg).")
     return lines
 
 

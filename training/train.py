@@ -61,6 +61,9 @@ class TrainConfig:
                                         # fresh D against a trained G otherwise sits at chance while G drifts.
     balance: float = 0.0                # Oversample rare attribute classes: 0 = the data as drawn, 1 = every
                                         # class of the rarest-served attribute equally often (see class_weights).
+    boost: str = ""                     # Draw named classes more often on top of the balance, e.g.
+                                        # "mouth_type=SMILE:2" (comma-separated): a class the generator under-draws
+                                        # though it is common. May change on resume (a row in log.jsonl says when).
     augment: str = ""                   # DiffAugment policy ("color,translation,cutout"); "" = none.
     bf16: bool = False                  # Convolutions in bfloat16 (torch.autocast), weights and optimiser in float32.
     device: str = "cpu"                 # Where the networks train ("cuda" on a GPU). The batch, z, style mixing and
@@ -117,6 +120,26 @@ def class_weights(labels: dict, balance: float) -> np.ndarray:
     return w / w.sum()
 
 
+def boosted(p: np.ndarray, labels: dict, boost: str) -> np.ndarray:
+    """Sampling probabilities p with the faces of the classes that `boost` names ("attribute=CLASS:factor",
+    comma-separated; class names as training.avatars draws them) weighted by their factor, renormalised."""
+    if not boost.strip():
+        return p
+    from .avatars import attribute_classes
+    w = p.copy()
+    for item in boost.split(","):
+        try:
+            attribute, rest = item.strip().split("=")
+            name, factor = rest.split(":")
+            index, factor = attribute_classes(attribute).index(name), float(factor)
+        except (ValueError, KeyError) as e:
+            raise SystemExit(f"--boost: cannot read {item.strip()!r} (attribute=CLASS:factor): {e}") from None
+        if attribute not in labels or not factor > 0:
+            raise SystemExit(f"--boost: {attribute!r} is not among the data's labels, or {factor} is not positive")
+        w[labels[attribute] == index] *= factor
+    return w / w.sum()
+
+
 def _step_generator(seed: int, step: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(np.random.SeedSequence([seed, step]).generate_state(1)[0]))
 
@@ -149,7 +172,11 @@ class Trainer:
         self.images, labels = load_images(cfg.data) if images is None else (images, {})
         if cfg.balance > 0 and not labels:
             raise SystemExit("--balance needs attribute labels (a folder of shards from training.avatars)")
-        self.p = class_weights(labels, cfg.balance) if cfg.balance > 0 else None
+        if cfg.boost and not labels:
+            raise SystemExit("--boost needs attribute labels (a folder of shards from training.avatars)")
+        self.p = class_weights(labels, cfg.balance) if cfg.balance > 0 or cfg.boost else None
+        if cfg.boost:
+            self.p = boosted(self.p, labels, cfg.boost)
         resolution = self.images.shape[1]
         torch.manual_seed(cfg.seed)  # initial weights
         self.G = StyleGAN2Generator(**cfg.generator_kwargs(resolution)).train().requires_grad_(True)
@@ -217,6 +244,11 @@ class Trainer:
         if differs:
             raise SystemExit(f"{path} was trained with other settings ({', '.join(differs)}); use another --run")
         self.load_state_dict(state)
+        if saved.get("boost", "") != self.cfg.boost:  # the sampling changed from here on: say so in the log
+            self.run.mkdir(parents=True, exist_ok=True)
+            with open(self.run / "log.jsonl", "a") as log:
+                log.write(json.dumps({"event": "boost", "from": saved.get("boost", ""), "to": self.cfg.boost,
+                                      "step": self.step, "kimg": self.nimg / 1000, "hours": self.seconds / 3600}) + "\n")
         return True
 
     def autocast(self):
