@@ -150,7 +150,7 @@ def test_card_says_how_the_data_were_drawn_and_how_the_rare_modes_came_out(tmp_p
     coverage it was given and carries the hand-written notes (the grid, the run's history)."""
     from training.export import model_card
     from training.train import TrainConfig
-    cfg = {**TrainConfig().__dict__, "balance": 0.3}
+    cfg = {**TrainConfig().__dict__, "balance": 0.3, "boost": "mouth_type=SMILE:2"}
     training = {"config": cfg, "kimg": 500.0, "hours": 9.5, "hardware": "a test CPU", "g_params": 1, "d_params": 1,
                 "train_images": 50_000, "heldout_images": 5_000,
                 "data": {"pose": {"jitter_px": 6.0, "scale": 1.12}, "parts": {"eyes": [1.0, 2.0], "mouth": [1.5, 3.0]}}}
@@ -160,6 +160,7 @@ def test_card_says_how_the_data_were_drawn_and_how_the_rare_modes_came_out(tmp_p
     assert "moved by up to 6 px and scaled by up to 1.12" in card
     assert "eyes move by up to +-1 x +-2 px, mouth move by up to +-1.5 x +-3 px" in card
     assert "balance 0.3" in card and "Still training" not in card
+    assert "draws these classes more often: mouth_type=SMILE:2" in card
     assert "| sunglasses | 9.3% | 9.0% | 5.0% | 0.54 |" in card and "2,000 generated faces" in card
     assert "### What the grid shows\n\nEyes." in card
     plain = model_card(tmp_path, {**training, "data": {}, "config": TrainConfig().__dict__}, None, None)

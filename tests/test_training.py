@@ -1,5 +1,7 @@
 """The training package: a few steps of a tiny config give finite losses and move the weights,
 resuming from a saved state is exact, and the parts behave as their definitions say."""
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -188,6 +190,20 @@ def test_boost_multiplies_one_class_and_refuses_what_it_cannot_read():
     for bad in ("mouth_type=SMIRK:2", "mouth_type=SMILE", "hat=SMILE:2", "mouth_type=SMILE:0", "mouth_type=SMILE:nan"):
         with pytest.raises(SystemExit):
             boosted(p, labels, bad)
+
+
+def test_export_reads_a_run_that_sampled_by_labels_without_its_data(tmp_path, images):
+    """A run trained with --balance and --boost exports from its state alone (no labels needed)."""
+    import dataclasses
+
+    from training.export import export
+    t = Trainer(tiny_config(tmp_path / "run"), images=images)
+    t.train_step()
+    t.cfg = dataclasses.replace(t.cfg, balance=0.3, boost="mouth_type=SMILE:2")
+    t.save()
+    export(tmp_path / "run", tmp_path / "out", None, None, {"resolution": 16, "n_train": 24, "n_heldout": 0})
+    assert json.loads((tmp_path / "out" / "training.json").read_text())["config"]["boost"] == "mouth_type=SMILE:2"
+    assert "mouth_type=SMILE:2" in (tmp_path / "out" / "README.md").read_text()
 
 
 def test_widening_keeps_what_the_networks_compute_and_training_goes_on(tmp_path, images):

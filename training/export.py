@@ -10,6 +10,7 @@ Re-running it after more training refreshes everything in the folder.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import platform
 import shutil
@@ -159,7 +160,9 @@ def export(run: Path, out: Path, classifier: Path | None, metrics: Path | None, 
            coverage: Path | None = None, notes: Path | None = None) -> None:
     state = torch.load(run / "state.pt", map_location="cpu", weights_only=True)
     cfg = TrainConfig.saved(state)
-    trainer = Trainer(cfg, images=np.zeros((1, data_info["resolution"], data_info["resolution"], 3), np.uint8))
+    # Only the networks are wanted: no data, so none of the sampling that needs its labels.
+    trainer = Trainer(dataclasses.replace(cfg, balance=0.0, boost=""),
+                      images=np.zeros((1, data_info["resolution"], data_info["resolution"], 3), np.uint8))
     trainer.load_state_dict(state)
     G = trainer.G_ema.eval().requires_grad_(False)
     out.mkdir(parents=True, exist_ok=True)
