@@ -111,7 +111,9 @@ def model_card(out: Path, training: dict, metrics: dict | None, accuracy: dict |
         rr = metrics["real_vs_real"]
         lines += [
             "Inception weights cannot be had offline, so quality is measured in the domain, with the attribute",
-            "classifier shipped in `classifier/`: the Frechet distance between its penultimate features",
+            (f"classifier `{metrics['classifier']}` (kept fixed over the run so that its curve compares): the Frechet distance "
+             "between its penultimate features" if metrics.get("classifier") else
+             "classifier shipped in `classifier/`: the Frechet distance between its penultimate features"),
             f"(`metrics/frechet.py`) on {metrics['num_images']:,} real and {metrics['num_images']:,} generated images",
             "(psi = 1 unless stated), and per attribute the total-variation distance between the label",
             "distributions it predicts on real and on generated images. Lower is better for both.",
@@ -128,7 +130,10 @@ def model_card(out: Path, training: dict, metrics: dict | None, accuracy: dict |
                       "| attribute | TV, psi = 1 |", "|---|---|"]
             lines += [f"| {a} | {_fmt(v)} |" for a, v in g["tv"].items()]
         if metrics.get("curve"):
-            lines += ["", "Over training (EMA generator, psi = 1):", "", "| kimg | Frechet distance | mean TV |", "|---|---|---|"]
+            n = metrics["curve"][-1].get("num_images")
+            each = f", {n:,} images each" if n else ""
+            lines += ["", f"Over training (EMA generator, psi = 1{each}):", "",
+                      "| kimg | Frechet distance | mean TV |", "|---|---|---|"]
             lines += [f"| {c['kimg']} | {_fmt(c['fd'])} | {_fmt(c['tv_mean'])} |" for c in metrics["curve"]]
         lines.append("")
     if coverage:
