@@ -170,13 +170,10 @@ class Trainer:
         self.cfg = cfg
         self.run = Path(cfg.run)
         self.images, labels = load_images(cfg.data) if images is None else (images, {})
-        if cfg.balance > 0 and not labels:
-            raise SystemExit("--balance needs attribute labels (a folder of shards from training.avatars)")
-        if cfg.boost and not labels:
-            raise SystemExit("--boost needs attribute labels (a folder of shards from training.avatars)")
-        self.p = class_weights(labels, cfg.balance) if cfg.balance > 0 or cfg.boost else None
-        if cfg.boost:
-            self.p = boosted(self.p, labels, cfg.boost)
+        by_labels = cfg.balance > 0 or bool(cfg.boost.strip())
+        if by_labels and not labels:
+            raise SystemExit("--balance and --boost need attribute labels (a folder of shards from training.avatars)")
+        self.p = boosted(class_weights(labels, cfg.balance), labels, cfg.boost) if by_labels else None
         resolution = self.images.shape[1]
         torch.manual_seed(cfg.seed)  # initial weights
         self.G = StyleGAN2Generator(**cfg.generator_kwargs(resolution)).train().requires_grad_(True)
