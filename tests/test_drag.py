@@ -18,9 +18,14 @@ def G():
 
 def test_defaults_scale_the_papers_values(G):
     o = defaults(G)
-    assert (o.r1, o.r2, o.num_optimized, o.feature_resolution) == (1.0, 2, 3, 16)
+    assert (o.r1, o.r2, o.num_optimized, o.feature_resolution) == (1.0, 2, 2, 32)
     assert o.lr == pytest.approx(2e-3 * 512 / 64)
     assert feature_layer(G, 16) == "b16"
+    from types import SimpleNamespace
+    big = defaults(SimpleNamespace(img_resolution=512, num_ws=16))  # the paper's resolution: r1 3, r2 12, 128 px features
+    assert (big.r1, big.r2, big.num_optimized, big.feature_resolution, big.lr) == (3.0, 12, 5, 128, 2e-3)
+    ffhq = defaults(SimpleNamespace(img_resolution=1024, num_ws=18))
+    assert (ffhq.num_optimized, ffhq.feature_resolution) == (6, 128)
 
 
 def test_a_target_on_its_handle_changes_nothing(G):
@@ -161,15 +166,16 @@ def test_the_painted_mask_in_the_studio():
 
 
 def test_a_handle_whose_content_is_lost_is_not_reported_as_reached(G):
-    """On the embedded avatars, whose parts sit at fixed places in every render, a drag of a
-    glasses edge changes the picture instead of moving it: the tracked point ends on the target,
-    but its features are not the handle's any more (benchmarks/bench_drag.py: the optical flow
-    disagrees). The state says so, and the page does not call it reached."""
+    """Some drags change the picture instead of moving it: on seed 28 of the embedded model this
+    drag ends with the tracked point on the target, but the optical flow at the
+    handle is 5 px off the drag (benchmarks/bench_drag.py's check) and the tracked point's
+    features are not the handle's any more (mismatch 0.77). The state says so, and the page does
+    not call it reached."""
     from editing.drag import LOST_MISMATCH
     from studio import Studio
-    ws = seeds_to_ws(G, [0], 0.7)
-    assert drag(G, ws, [(16, 40)], [(16, 40)]).mismatch == 0.0
+    ws = seeds_to_ws(G, [28], 0.7)
+    assert drag(G, ws, [(25, 41)], [(25, 41)]).mismatch == 0.0
     w = Studio().workspace("avataaars-64")
-    last = list(w.drag("[[16, 40, 12, 35]]", seed=0))[-1]
+    last = list(w.drag("[[25, 41, 31, 33]]", seed=28))[-1]
     assert "no longer shows the handle's content" in last.note and "(reached)" not in last.note
     assert LOST_MISMATCH < 0.5
