@@ -4,7 +4,10 @@ visitor of a CPU Space waits for. Each case is timed `--repeats` times, interlea
 others so machine noise hits them alike (with one untimed call whenever the model changes);
 medians reported.
 
-    python benchmarks/bench_editing.py [--repeats 3] [--out benchmarks/results]
+    python benchmarks/bench_editing.py [--repeats 3] [--out benchmarks/results] [--also NAME=FOLDER]
+
+`--also` times another generator in the same run (a Hub-native folder: e.g. the embedded model
+before it was replaced, `git show`n out of history), so the two compare as a ratio.
 
 - image: seeds -> W+ -> synthesis (editing.generate.synthesize), per image.
 - frame: a looping walk (editing.video.walk_frames) encoded to MP4 (editing.video.write_mp4), per frame.
@@ -50,10 +53,14 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"))
+    p.add_argument("--also", action="append", default=[], help="NAME=FOLDER: another generator timed in the same run")
     a = p.parse_args()
     ops.config.reuse_freed_memory()  # as app.py does
     torch.manual_seed(0)
     models = {"avataaars-64": stylegan.load(device="cpu"), "config-f 1024": config_f(1024).eval().requires_grad_(False)}
+    for spec in a.also:
+        name, _, folder = spec.partition("=")
+        models[name] = stylegan.load(folder, device="cpu")
     cases = [(m, kind, b) for m in models for kind in ("image", "frame") for b in (1, 8)]
     times = {c: [] for c in cases}
     with torch.no_grad():

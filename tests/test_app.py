@@ -60,7 +60,7 @@ def test_every_api_name_answers(app_url, tmp_path):
                      "/drag", "/inspect"}
     assert "StyleGAN2Generator: 64x64" in client.predict(*MODEL, api_name="/model_info")[-1]
     look, note = client.predict(*MODEL, 1, 0.7, 0, None, "b16.conv1", 3, 0, 0, 0, api_name="/inspect")
-    assert Image.open(look).size == (768, 256) and note.startswith("b16.conv1: 64 channels of 16x16, showing channel 3")
+    assert Image.open(look).size == (768, 256) and note.startswith("b16.conv1: 128 channels of 16x16, showing channel 3")
     gallery, npz = client.predict(*MODEL, "0-5", 0.7, 0, "const", 0, 0, 0, 0, api_name="/generate_seeds")
     assert len(gallery) == 6 and Image.open(gallery[0]["image"]).size == (64, 64)
     with np.load(npz) as f:
@@ -174,7 +174,7 @@ def test_text_edit_through_the_api(app_url):
     ("/interpolate", ("0-20", 10, 30, 1, 1, True, 0.7, "const", 0), "too many seeds"),
     ("/direction", (0, "SeFa", 0, None, 3, 0, 9, 0.7, 0, "junk.npz"), "not a latents .npz file"),
     ("/direction", (0, "SeFa", 0, None, 3, 0, 9, 0.7, 0, os.path.join(FIXTURES, "sg3-t-32", "cases.json")), "Invalid file type"),
-    ("/stylespace", (0, "b16.conv1", 999, 10, 0.7, 0), "channel of b16.conv1 must be a whole number from 0 to 63"),
+    ("/stylespace", (0, "b16.conv1", 999, 10, 0.7, 0), "channel of b16.conv1 must be a whole number from 0 to 127"),
     ("/text_edit", ("smiling", "", "global (fast)", 99, 0.1, 0, 3, 0.7, 0, None), "α (strength) must be a number from -20 to 20"),
     ("/text_edit", ("", "", "optimization", 4, 0.1, 0, 3, 0.7, 0, None), "prompt: write what the edit should give"),
 ])

@@ -139,7 +139,7 @@ def test_a_failed_load_is_not_cached(studio):
     ("direction", (0, "SeFa", 25), "component must be a whole number from 0 to 19"),
     ("direction", (0, "Attribute", 0, "mouth_type=GRIN"), "unknown attribute 'mouth_type=GRIN'"),
     ("direction", (0, "Attribute", 0, None), "unknown attribute ''"),
-    ("stylespace", (0, "b16.conv1", -1), "channel of b16.conv1 must be a whole number from 0 to 63"),
+    ("stylespace", (0, "b16.conv1", -1), "channel of b16.conv1 must be a whole number from 0 to 127"),
     ("stylespace", (0, "nope", 1), "no style layer 'nope'"),
     ("stylespace", (0, "b16.conv1", 1, float("nan")), "strength must be a number from -50 to 50"),
 ])

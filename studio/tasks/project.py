@@ -31,7 +31,7 @@ MAX_ENCODER_ITERATIONS = 10  # ReStyle's refinements (its papers use 5)
 def tuned_keep() -> int:
     """How many PTI-tuned generators a workspace keeps (STUDIO_TUNED_KEEP, default 4): the most
     recently used; each is a copy of the synthesis network (about 120 MB in float32 for a
-    1024 px config-f model, 1.1 MB for the embedded one)."""
+    1024 px config-f model, 4.3 MB for the embedded one)."""
     try:
         return max(1, int(os.environ.get("STUDIO_TUNED_KEEP", "4")))
     except ValueError:
