@@ -351,9 +351,10 @@ def render_projection(G, ws: torch.Tensor, noise: Optional[dict] = None) -> torc
 # --- what you do with projected images (Image2StyleGAN, section 6) ----------------------------
 
 def morph(ws_a: torch.Tensor, ws_b: torch.Tensor, frames: int) -> torch.Tensor:
-    """Linear interpolation in W+ from ws_a to ws_b, both ends included. [frames, num_ws, w_dim]"""
+    """Linear interpolation in W+ from ws_a to ws_b, both ends included and exact (torch.lerp
+    computes the second half from b's end, so the last frame is ws_b itself). [frames, num_ws, w_dim]"""
     t = torch.linspace(0, 1, frames, device=ws_a.device).view(-1, 1, 1)
-    return ws_a[:1] + t * (ws_b[:1] - ws_a[:1])
+    return torch.lerp(ws_a[:1].expand(frames, -1, -1), ws_b[:1].expand(frames, -1, -1), t)
 
 
 def expression_transfer(ws_target: torch.Tensor, ws_neutral: torch.Tensor, ws_expression: torch.Tensor,

@@ -75,12 +75,12 @@ def test_the_pti_recipe_keeps_its_generator_and_edits_of_the_result_use_it(works
     from editing.generate import latents_tuned_key
     w = workspace
     assert "pti" in w.recipes()
-    updates = list(w.project(_photo(w.G, tmp_path), "pti", 30, align=False))
+    updates = list(w.project(_photo(w.G, tmp_path), "pti", 60, align=False))
     last = updates[-1]
-    assert last.done and last.tuned and last.step == last.steps == 100 + 30   # hybrid's 100 pivot steps + 30
+    assert last.done and last.tuned and last.step == last.steps == 100 + 60   # hybrid's 100 pivot steps + 60
     assert [u.step for u in updates[:3]] == [1, 2, 3] and "pivot by hybrid" in last.note
     tuning = [h["psnr"] for h in last.history]
-    assert tuning[-1] > tuning[0] + 0.3                # the tuning improves on its pivot (0.7 dB here)
+    assert tuning[-1] > tuning[0] + 0.3                # the tuning improves on its pivot (v3: 0.16 dB in 30 steps, 0.59 in 60)
     npz = w.save_latents(str(tmp_path / "projection.npz"), last.ws, tuned=last.tuned)
     assert latents_tuned_key(npz) == last.tuned
     start = w.start(latents=npz)
