@@ -196,7 +196,8 @@ def test_morph_expression_transfer_and_crossover():
     e = expression_transfer(a, b, c, 0.5)
     assert torch.allclose(e, a + 0.5 * (c - b))
     e = expression_transfer(a, b, c, 1.0, layers=[2, 3])
-    assert torch.allclose(e[:, 2:4], (a + (c - b))[:, 2:4], atol=1e-6) and torch.equal(e[:, :2], a[:, :2]) and torch.equal(e[:, 4:], a[:, 4:])
+    assert torch.allclose(e[:, 2:4], (a + (c - b))[:, 2:4], atol=1e-6)
+    assert torch.equal(e[:, :2], a[:, :2]) and torch.equal(e[:, 4:], a[:, 4:])
     x = crossover(a, b, 4)
     assert torch.equal(x[:, :4], a[:, :4]) and torch.equal(x[:, 4:], b[:, 4:])
     with pytest.raises(ValueError):
