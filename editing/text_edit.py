@@ -215,8 +215,11 @@ class Relevance:
         from safetensors import safe_open
         with safe_open(path, "pt") as f:
             meta = f.metadata()
-            directions, std = f.get_tensor("directions"), f.get_tensor("std")
-            basis = f.get_tensor("basis") if "basis" in f.keys() else None
+            # Copies in the allocator's own (64-byte aligned) memory: a tensor read from the file
+            # need not be aligned, and the matrix products of scores() then take another kernel
+            # and round differently from the relevance that was saved.
+            directions, std = f.get_tensor("directions").clone(), f.get_tensor("std").clone()
+            basis = f.get_tensor("basis").clone() if "basis" in f.keys() else None
         layers = [(p.rsplit(":", 1)[0], int(p.rsplit(":", 1)[1])) for p in meta["layers"].split(";")]
         return cls(layers, directions, std, meta["method"], meta["clip_name"], int(meta["images"]), basis,
                    meta.get("clip_id", ""))
