@@ -2,6 +2,7 @@
 directions with exact and fast relevance, captions. The properties hold for any CLIP, so most
 tests use the embedded architecture with fresh random weights; the shipped CLIP's own numbers
 are in test_default_model.py and the results file."""
+import json
 import os
 
 import numpy as np
@@ -368,3 +369,15 @@ def test_wordings_are_measured_per_class_and_kind():
     assert result["hat"]["says: training captions"]["mean AUC"] > 0.7
     assert result["pink hair"]["says: training captions"]["mean AUC"] > 0.65
     assert wording_table(result).count("\n") == 7
+
+
+def test_the_clip_card_says_how_its_faces_were_drawn(tmp_path):
+    from training.train_clip import drawn_as
+    meta = {"seed": 0, "n_train": 10}
+    (tmp_path / "dataset.json").write_text(json.dumps(meta))
+    assert drawn_as(tmp_path) == ""
+    (tmp_path / "dataset.json").write_text(json.dumps({**meta, "pose": {"jitter_px": 6.0, "scale": 1.12}}))
+    assert drawn_as(tmp_path) == " (posed: moved by up to 6 px and scaled by up to 1.12)"
+    (tmp_path / "dataset.json").write_text(json.dumps({**meta, "pose": {"jitter_px": 6.0, "scale": 1.12},
+                                                       "parts": {"eyes": [1.0, 2.0]}}))
+    assert "6 px" in drawn_as(tmp_path) and "the eyes, eyebrows and mouth moved" in drawn_as(tmp_path)

@@ -238,7 +238,7 @@ license: mit
 
 A small CLIP (open_clip's `CLIP`: a ViT on 8x8 patches of 64 px images, a 4-layer text
 transformer, 128-d embeddings, open_clip's own tokenizer) trained by StyleGAN Studio's
-`training/train_clip.py` with open_clip's `ClipLoss` on {images:,} rendered cartoon faces and
+`training/train_clip.py` with open_clip's `ClipLoss` on {images:,} rendered cartoon faces{drawn} and
 captions written from their labels ({stages}; {minutes:.0f} minutes on a 2-core CPU).
 It exists so that text edits of the embedded StyleGAN2 (`checkpoints/avataaars64`) work
 with no download; it knows cartoon faces and nothing else. Weights in fp16.
@@ -292,6 +292,17 @@ def _stages(run):
     return ", then ".join(reversed(parts)), minutes
 
 
+def drawn_as(data) -> str:
+    """How a data folder's faces were drawn, for the card: "" for upright faces, else how they
+    were posed and whether their parts move (training/avatars.py: --jitter, --parts)."""
+    meta = json.load(open(os.path.join(data, "dataset.json")))
+    out = ""
+    if "pose" in meta:
+        out += f" (posed: moved by up to {meta['pose']['jitter_px']:g} px and scaled by up to {meta['pose']['scale']:g}"
+        out += ", the eyes, eyebrows and mouth moved by draws of their own)" if "parts" in meta else ")"
+    return out
+
+
 def export(run, out, data, heldout=2000):
     clip = build_embedded()
     st = torch.load(os.path.join(run, "state.pt"), map_location="cpu", weights_only=True)
@@ -305,7 +316,7 @@ def export(run, out, data, heldout=2000):
     stages, minutes = _stages(run)
     train_images = len(load_split(data, "train")[0])
     with open(os.path.join(out, "README.md"), "w") as f:
-        f.write(CARD.format(images=train_images, stages=stages, minutes=minutes, heldout=heldout, rows=rows,
+        f.write(CARD.format(images=train_images, drawn=drawn_as(data), stages=stages, minutes=minutes, heldout=heldout, rows=rows,
                             wordings=wording_table(wordings)))
     with open(os.path.join(out, "zero_shot.json"), "w") as f:
         json.dump({"heldout_faces": heldout, "steps": st["step"], "attributes": acc, "wordings": wordings}, f, indent=2)
