@@ -127,7 +127,7 @@ def quality(data, n=50, out=RESULTS, long_steps=1000):
                                                                            classifier, encoder)
     # Editability: attribute directions applied to generated faces and to the projections.
     from editing.latents import seeds_to_ws
-    sets = {"generated (seeds 0-49, psi 0.7)": seeds_to_ws(G, list(range(n)), 0.7)}
+    sets = {f"generated (seeds 0-{n - 1}, psi 0.7)": seeds_to_ws(G, list(range(n)), 0.7)}
     sets.update({f"projected: {k}": f.ws for k, f in finals.items()})
     results[f"editability (+{EDIT_STRENGTH:g} std along the attribute direction, all ws)"] = editability(G, classifier, sets)
     os.makedirs(out, exist_ok=True)
