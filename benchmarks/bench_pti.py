@@ -104,9 +104,9 @@ def main(data, n=50, out=RESULTS):
                "batch1_seconds_per_step": {"hybrid": round(t_hybrid, 4), "pti tuning": round(t_tune, 4)},
                "pti_seconds_per_image_batch1": round(pti_seconds, 1),
                "hybrid_steps_at_equal_time": equal_steps,
-               "wall_seconds_this_run": {"pivots (hybrid 100, batch of 50)": round(pivot_wall, 1),
-                                         "tuning (50 images, one by one)": round(tune_wall, 1),
-                                         f"hybrid {equal_steps} (batch of 50)": round(long_wall, 1)},
+               "wall_seconds_this_run": {f"pivots (hybrid 100, batch of {n})": round(pivot_wall, 1),
+                                         f"tuning ({n} images, one by one)": round(tune_wall, 1),
+                                         f"hybrid {equal_steps} (batch of {n})": round(long_wall, 1)},
                "reconstruction": {
                    f"hybrid {PIVOT_STEPS} (the pivot)": metrics(pivot_images, target, classifier),
                    f"hybrid {equal_steps} (equal time)": metrics(long_images, target, classifier),
