@@ -107,14 +107,18 @@ def test_w_statistics_as_the_projector_draws_them(G):
 
 def test_a_generated_image_is_projected_back(G, target, classifier):
     """An image made from a known w comes back: 100 W+ steps from w_avg reach above 25 dB on
-    seed 12 (seen: 37.5 dB). On the posed faces of the embedded model v3 this start can stall
-    (seed 11: 17.5 dB after 100 steps, 17.8 after 200), which the encoder's start mends (hybrid
-    reaches 34 dB on it: the next test)."""
+    seed 12 (seen: 37.5 dB on one machine, 30.1 on another: the path depends on the CPU's
+    kernels), at least 10 dB above where they start. On the posed faces of the embedded model v3
+    this start can stall (seed 11: 17.5 dB after 100 steps, 17.8 after 200), which the encoder's
+    start mends (hybrid reaches 34 dB on it: the next test)."""
     _, images = target
     result = project(G, images, "image2stylegan", steps=100, classifier=classifier)
     assert result.ws.shape == (2, G.num_ws, G.w_dim) and result.done
     assert float(psnr(result.images, images)[1]) > 25
-    assert result.history[-1]["psnr"] > result.history[0]["psnr"] + 10
+    w_avg, _ = w_statistics(G)
+    start = synthesize(G, w_avg.repeat(1, G.num_ws, 1))  # where the optimisation starts
+    assert float(psnr(result.images[1:], images[1:]) - psnr(start, images[1:])) > 10
+    assert result.history[-1]["psnr"] > result.history[0]["psnr"] + 5  # the mean over both rises too
     assert "MS-SSIM (window 3)" in result.distance and "classifier" in result.distance  # the offline fallback, named
     assert result.image.size == (64, 64)
 
