@@ -381,6 +381,14 @@ def build_shard(out: str, split: str, k: int, count: int, seed: int, jitter: flo
     return str(path)
 
 
+def pose_words(meta: dict) -> str | None:
+    """How a dataset.json (or a card's copy of its "pose") says its faces were posed, in words:
+    "moved by up to 6 px and scaled by up to 1.12"; None for upright faces."""
+    if "pose" not in meta:
+        return None
+    return f"moved by up to {meta['pose']['jitter_px']:g} px and scaled by up to {meta['pose']['scale']:g}"
+
+
 def build(out: str | Path, n_train: int = 50_000, n_heldout: int = 5_000, seed: int = 0,
           workers: int = 2, progress: bool = True, n_twins: int = 0, jitter: float = 0.0, parts: bool = False) -> None:
     """Build (or finish building) the dataset in `out`. n_twins: also the twins of the first

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .avatars import pose_words
 from .train import TrainConfig, Trainer
 
 
@@ -44,8 +45,7 @@ def _data_lines(data: dict, cfg: dict) -> list[str]:
     """What the training data did beyond the plain renders: poses, moving parts, re-weighting."""
     lines = []
     if "pose" in data:
-        lines.append(f"Every face is posed: moved by up to {data['pose']['jitter_px']:g} px and scaled by up to "
-                     f"{data['pose']['scale']:g}.")
+        lines.append(f"Every face is posed: {pose_words(data)}.")
     if "parts" in data:
         lines.append("Within the face, the " + ", ".join(
             f"{part} move by up to +-{x:g} x +-{y:g} px" for part, (x, y) in data["parts"].items()) + ".")

@@ -32,7 +32,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from companions.clip import ClipModel, build_embedded, load_clip, random_crops, save_embedded  # noqa: E402
 from metrics.coverage import NAMED  # noqa: E402
-from training.avatars import ATTRIBUTES, attribute_classes, load_split  # noqa: E402
+from training.avatars import ATTRIBUTES, attribute_classes, load_split, pose_words  # noqa: E402
 from training.captions import caption, class_prompts, held_out_wordings, lacks, trained_wordings  # noqa: E402
 
 ZERO_SHOT_ATTRIBUTES = ["skin_color", "hair_color", "top_type", "hat_color", "accessories_type", "facial_hair_type",
@@ -298,7 +298,7 @@ def drawn_as(data) -> str:
     meta = json.load(open(os.path.join(data, "dataset.json")))
     out = ""
     if "pose" in meta:
-        out += f" (posed: moved by up to {meta['pose']['jitter_px']:g} px and scaled by up to {meta['pose']['scale']:g}"
+        out += f" (posed: {pose_words(meta)}"
         out += ", the eyes, eyebrows and mouth moved by draws of their own)" if "parts" in meta else ")"
     return out
 
